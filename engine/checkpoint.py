@@ -1,0 +1,99 @@
+"""Checkpoints: one ``.safetensors`` file per completed generation, written atomically.
+
+The tensors are the learngenes the run still needs (the next generation's inherited genes, the last generation's
+genes for export, the elite); the rest of the state is JSON in the file's metadata. No pickle: a run directory
+can be read without trusting it. All randomness derives from (seed, generation, id) (``engine.seeding``), so the
+RNG state is the seed and the generation to continue with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from engine.learngene import Learngene
+
+CHECKPOINT_DIR = "checkpoints"
+FORMAT = 1
+_NAME = re.compile(r"^gen_(\d{5})\.safetensors$")
+
+
+def checkpoint_path(run_dir: Path, generation: int) -> Path:
+    return run_dir / CHECKPOINT_DIR / f"gen_{generation:05d}.safetensors"
+
+
+def save_checkpoint(run_dir: Path, generation: int, state: dict[str, Any], genes: dict[str, Learngene],
+                    keep: int = 2) -> Path:
+    """Write the checkpoint of completed ``generation`` atomically; keep the newest ``keep`` files."""
+    path = checkpoint_path(run_dir, generation)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    gene_meta: dict[str, dict[str, Any]] = {}
+    for key, gene in genes.items():
+        gene_meta[key] = {"arch": gene.arch, "in_channels": gene.in_channels, "widths": gene.widths,
+                          "channels": gene.channels, "names": sorted(gene.tensors)}
+        for name, t in gene.tensors.items():
+            tensors[f"{key}/{name}"] = t.detach().to("cpu").contiguous()
+    meta = {"format": str(FORMAT), "state": json.dumps(state), "genes": json.dumps(gene_meta)}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file(tensors, str(tmp), metadata=meta)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    d = Path(run_dir) / CHECKPOINT_DIR
+    if not d.is_dir():
+        return []
+    return sorted((p for p in d.iterdir() if _NAME.match(p.name)), key=lambda p: p.name)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Learngene]]:
+    """Returns the JSON state and the learngenes by key; raises ValueError on a damaged file."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != str(FORMAT):
+                raise ValueError(f"{path}: not a gtl-tui checkpoint (format {meta.get('format')!r})")
+            state = json.loads(meta["state"])
+            gene_meta = json.loads(meta["genes"])
+            genes = {}
+            for key, gm in gene_meta.items():
+                tensors = {name: f.get_tensor(f"{key}/{name}") for name in gm["names"]}
+                genes[key] = Learngene(arch=gm["arch"], in_channels=gm["in_channels"], widths=gm["widths"],
+                                       channels=gm["channels"], tensors=tensors)
+    except (OSError, KeyError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: damaged checkpoint ({err})") from None
+    except Exception as err:  # safetensors raises its own error type on a truncated header
+        if type(err).__name__ == "SafetensorError":
+            raise ValueError(f"{path}: damaged checkpoint ({err})") from None
+        raise
+    return state, genes
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

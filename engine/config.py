@@ -1,0 +1,296 @@
+"""Typed, validated run configuration, loaded from TOML.
+
+Every field has a default and a one-line description (the ``description`` of its ``Field``). A bad value raises
+:class:`ConfigError` whose message is one line naming the field and the problem; the CLI prints it as is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: Meta-train class counts of the datasets whose split is fixed; used to check ``task.ways`` early.
+META_TRAIN_CLASSES = {"cifar-fs": 64, "miniimagenet": 64}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a one-line message naming the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunConfig(_Section):
+    seed: int = Field(0, description="Seed of every random choice in the run (tasks, init, tournaments, mutation).")
+    device: str = Field("auto", description="'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'.")
+    backend: Literal["local", "ray"] = Field("local", description="Where individuals train: this process or Ray.")
+    trainer: Literal["auto", "sequential", "population"] = Field(
+        "auto", description="'sequential' trains one network at a time; 'population' a whole generation at once "
+        "(grouped convolutions); 'auto' picks population on CUDA, sequential on the CPU.")
+    address: str | None = Field(None, description="Ray cluster address (backend = 'ray'); none starts a local Ray.")
+    ray_workers: int = Field(2, ge=1, description="Ray workers when starting a local Ray (backend = 'ray').")
+    compile: bool = Field(False, description="torch.compile the population trainer on CUDA.")
+    max_population_chunk: int = Field(0, ge=0, description="Most networks trained together (0: as many as fit).")
+
+    @model_validator(mode="after")
+    def _check_device(self) -> RunConfig:
+        d = self.device
+        if not (d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (got {d!r})")
+        return self
+
+
+class DataConfig(_Section):
+    dataset: Literal["glyphs", "cifar-fs", "miniimagenet"] = Field(
+        "glyphs", description="'glyphs' (built in, generated), 'cifar-fs' (CIFAR-100) or 'miniimagenet'.")
+    root: str | None = Field(None, description="Folder or .npz of the dataset (not used by 'glyphs').")
+    image_size: int = Field(32, ge=8, le=512, description="Side of the square images the networks see.")
+    heldout_fraction: float = Field(0.2, gt=0, lt=1, description="Share of each class's images kept for fitness.")
+    augment: bool = Field(True, description="Random crop and horizontal flip during training.")
+    glyph_classes: int = Field(100, ge=10, description="Classes of the built-in glyph dataset (64/16/20 split ratio).")
+    glyph_images_per_class: int = Field(120, ge=10, description="Images per class of the built-in glyph dataset.")
+    glyph_seed: int = Field(1234, description="Seed that defines the built-in glyph dataset.")
+
+    @model_validator(mode="after")
+    def _check_root(self) -> DataConfig:
+        if self.dataset != "glyphs":
+            if self.root is None:
+                raise ValueError(f"root is required for dataset {self.dataset!r}")
+            if not Path(self.root).expanduser().exists():
+                raise ValueError(f"root {self.root!r} does not exist")
+        return self
+
+
+class ModelConfig(_Section):
+    arch: str = Field("conv4", description="Network architecture (see `gtl-tui models`): conv4, vgg11, resnet12.")
+    width: float = Field(1.0, gt=0, le=8, description="Width multiplier of every conv layer.")
+
+    @model_validator(mode="after")
+    def _check_arch(self) -> ModelConfig:
+        from engine.models import available_models  # local: keeps config import light
+
+        if self.arch not in available_models():
+            raise ValueError(f"arch {self.arch!r} is unknown; choose one of {', '.join(available_models())}")
+        return self
+
+
+class TaskConfig(_Section):
+    ways: int = Field(5, ge=2, description="Classes in each individual's task (k-way).")
+    train_per_class: int = Field(0, ge=0, description="Training images per class in a lifetime (0: all).")
+    heldout_per_class: int = Field(0, ge=0, description="Held-out images per class scored for fitness (0: all).")
+
+
+class LifetimeConfig(_Section):
+    steps: int = Field(100, ge=1, description="SGD steps of one lifetime (short on purpose).")
+    batch_size: int = Field(64, ge=1, description="Images per training step.")
+    lr: float = Field(0.05, gt=0, description="Learning rate of the lifetime optimiser.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
+    weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay.")
+    gene_lr_scale: float = Field(1.0, ge=0, description="Learning-rate factor on inherited gene weights (0 freezes).")
+
+
+class FitnessConfig(_Section):
+    kind: Literal["lifetime", "critic", "mixed"] = Field(
+        "lifetime", description="'lifetime': held-out accuracy on its own task; 'critic': fresh networks that "
+        "inherit the gene learn other classes; 'mixed': a weighted sum of both.")
+    critics: int = Field(1, ge=1, description="Critic networks per individual (critic and mixed fitness).")
+    critic_steps: int = Field(50, ge=1, description="Training steps of each critic network.")
+    critic_weight: float = Field(0.5, ge=0, le=1, description="Weight of the critic score in mixed fitness.")
+
+
+class EvolutionConfig(_Section):
+    population: int = Field(16, description="Individuals per generation (>= 2).")
+    generations: int = Field(10, ge=1, description="Generations to run.")
+    tournament_size: int = Field(3, description="Individuals per tournament group (1 .. population).")
+    elitism: bool = Field(True, description="The best learngene ever seen passes unmutated to one child.")
+    lamarckian: bool = Field(True, description="Children inherit the weights their parent ended its lifetime with.")
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> EvolutionConfig:
+        if self.population < 2:
+            raise ValueError(f"population must be >= 2 (got {self.population})")
+        if not 1 <= self.tournament_size <= self.population:
+            raise ValueError(
+                f"tournament_size must be between 1 and population ({self.population}) (got {self.tournament_size})")
+        return self
+
+
+class LearngeneConfig(_Section):
+    fraction: float = Field(0.2, description="Target share of the conv parameters in the learngene, in (0, 1).")
+    band: float = Field(0.25, ge=0, lt=1, description="Relative band around the per-layer channel ratio "
+                        "sqrt(fraction) that mutations keep each layer inside.")
+    nongene_init: Literal["random", "scaled", "zero"] = Field(
+        "random", description="Init of non-gene weights at birth: 'random', 'scaled' (random x nongene_scale), 'zero'.")
+    nongene_scale: float = Field(0.1, ge=0, description="Factor on random non-gene weights when nongene_init='scaled'.")
+
+    @model_validator(mode="after")
+    def _check_fraction(self) -> LearngeneConfig:
+        if not 0 < self.fraction < 1:
+            raise ValueError(f"fraction must be in (0, 1) (got {self.fraction})")
+        return self
+
+    @property
+    def ratio(self) -> float:
+        """Per-layer channel ratio giving ``fraction`` of the conv parameters (fraction ~ ratio squared)."""
+        return math.sqrt(self.fraction)
+
+    @property
+    def ratio_band(self) -> tuple[float, float]:
+        r = self.ratio
+        return max(r * (1 - self.band), 1e-6), min(r * (1 + self.band), 1.0)
+
+
+class MutationConfig(_Section):
+    rate: float = Field(0.3, ge=0, le=1, description="Probability that a layer's channel set mutates.")
+    max_channels: int = Field(2, ge=1, description="Most channels one operation swaps, adds or drops.")
+    swap: float = Field(1.0, ge=0, description="Relative weight of the swap operation.")
+    add: float = Field(1.0, ge=0, description="Relative weight of the add operation.")
+    drop: float = Field(1.0, ge=0, description="Relative weight of the drop operation.")
+
+
+class Config(_Section):
+    """The whole run configuration; sections mirror the TOML tables."""
+
+    name: str = Field("run", description="Name of the experiment (default run directory prefix).")
+    run: RunConfig = Field(default_factory=RunConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    lifetime: LifetimeConfig = Field(default_factory=LifetimeConfig)
+    fitness: FitnessConfig = Field(default_factory=FitnessConfig)
+    evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
+    learngene: LearngeneConfig = Field(default_factory=LearngeneConfig)
+    mutation: MutationConfig = Field(default_factory=MutationConfig)
+
+    @model_validator(mode="after")
+    def _check_ways(self) -> Config:
+        n = META_TRAIN_CLASSES.get(self.data.dataset)
+        if self.data.dataset == "glyphs":
+            n = glyph_split_sizes(self.data.glyph_classes)[0]
+        if n is not None and self.task.ways > n:
+            raise ValueError(f"task.ways ({self.task.ways}) exceeds the {n} meta-train classes of {self.data.dataset}")
+        if self.fitness.kind != "lifetime" and n is not None and n < 2 * self.task.ways:
+            raise ValueError(f"critic fitness needs at least 2 x task.ways meta-train classes (have {n})")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_toml(self) -> str:
+        return dump_toml(self.to_dict())
+
+    def hash(self) -> str:
+        """Short, stable hash of the resolved configuration."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def glyph_split_sizes(n_classes: int) -> tuple[int, int, int]:
+    """Meta-train/val/test class counts of the glyph dataset: the 64/16/20 ratio of CIFAR-FS."""
+    n_val = max(1, round(n_classes * 0.16))
+    n_test = max(1, round(n_classes * 0.20))
+    return n_classes - n_val - n_test, n_val, n_test
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Parse ``section.key=value``; the value is read as a TOML value when it parses, else as a string."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected section.key=value")
+    key, raw = item.split("=", 1)
+    path = [p.strip() for p in key.strip().split(".") if p.strip()]
+    if not path:
+        raise ConfigError(f"--set {item!r}: empty key")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def _format_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        kind = "section" if len(first["loc"]) == 1 else "key"
+        return f"{loc}: unknown {kind}"
+    msg = msg.removeprefix("Value error, ")
+    got = first.get("input")
+    if first["type"] not in ("value_error",) and not isinstance(got, dict) and loc:
+        msg = f"{msg} (got {got!r})"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"config error: {_format_error(err)}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a TOML config (or the defaults when ``path`` is None) and apply ``section.key=value`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config error: file {str(p)!r} does not exist")
+        try:
+            data = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config error: {p}: broken TOML: {err}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config error: {p}: not a text file") from None
+        data.setdefault("name", p.stem)
+    data = apply_overrides(data, overrides or [])
+    return config_from_dict(data)
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Write a two-level dict (scalars at the top, then tables of scalars) as TOML."""
+    lines: list[str] = []
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    for k, v in data.items():
+        if not isinstance(v, dict):
+            lines.append(f"{k} = {_toml_value(v)}")
+    for name, table in tables.items():
+        lines.append(f"\n[{name}]")
+        for k, v in table.items():
+            lines.append(f"{k} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")

@@ -1,0 +1,91 @@
+"""Client side of a run's control channel: a Unix domain socket ``<run dir>/control.sock`` (mode 0600).
+
+Protocol: line-delimited JSON, one request line, one reply line, any number of requests per connection.
+
+Requests (``id`` is optional and echoed back)::
+
+    {"cmd": "status"}
+    {"cmd": "pause"}            {"cmd": "resume"}           {"cmd": "stop"}
+    {"cmd": "export", "individual": 17, "out": "/path/gene"}   # both optional: default best learngene, learngenes/
+
+Replies: ``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``. ``status`` replies with ``state``
+(running, pausing, paused, stopping), ``generation``, ``generations``, ``individual``, ``population``,
+``best_id``, ``best_fitness``, ``pid``. ``export`` replies with ``path`` (the .safetensors), ``manifest`` (the
+.json) and ``scp`` (a line to paste on a laptop). Requests longer than ``MAX_REQUEST_BYTES`` are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+SOCKET_NAME = "control.sock"
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+class ControlError(RuntimeError):
+    """The engine could not be reached, or replied with an error."""
+
+
+class ControlClient:
+    """A connection to a run's engine. Use as a context manager or call ``close``."""
+
+    def __init__(self, run_dir: str | Path, timeout: float = 10.0):
+        self.path = Path(run_dir) / SOCKET_NAME
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        try:
+            self._sock.connect(str(self.path))
+        except (FileNotFoundError, ConnectionRefusedError, OSError) as err:
+            self._sock.close()
+            raise ControlError(f"no engine is listening at {self.path} ({err.strerror or err})") from None
+        self._buf = b""
+
+    def request(self, cmd: str, **args: Any) -> dict[str, Any]:
+        """Send one request and return the reply; raises ControlError when the reply is an error."""
+        reply = self.raw({"cmd": cmd, **args})
+        if not reply.get("ok"):
+            raise ControlError(str(reply.get("error", "unknown error")))
+        return reply
+
+    def raw(self, request: dict[str, Any] | str | bytes) -> dict[str, Any]:
+        """Send a request as given (a dict, or raw text/bytes for protocol tests) and return the reply dict."""
+        if isinstance(request, dict):
+            data = json.dumps(request).encode() + b"\n"
+        elif isinstance(request, str):
+            data = request.encode()
+        else:
+            data = request
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        try:
+            self._sock.sendall(data)
+            while b"\n" not in self._buf:
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    raise ControlError("the engine closed the connection")
+                self._buf += chunk
+        except (TimeoutError, OSError) as err:
+            raise ControlError(f"control channel error: {err}") from None
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise ControlError(f"malformed reply from the engine: {line[:200]!r}") from None
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def send(run_dir: str | Path, cmd: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
+    """One request on a fresh connection."""
+    with ControlClient(run_dir, timeout=timeout) as c:
+        return c.request(cmd, **args)

@@ -1,0 +1,36 @@
+"""What an individual carries into life (its genome) and what its lifetime produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from engine.learngene import Learngene
+
+
+@dataclass
+class Genome:
+    """An individual at birth."""
+
+    id: int
+    generation: int
+    parent: int | None
+    task: list[int]  # global class indices of its k-way task
+    channels: list[list[int]]  # its learngene's channel set per gene layer
+    gene: Learngene | None = None  # inherited weights (None in generation 0: a random network)
+    mutations: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class LifeResult:
+    """The outcome of one lifetime."""
+
+    id: int
+    fitness: float
+    lifetime_fitness: float
+    critic_fitness: float | None
+    seconds: float
+    train_loss: float
+    images: int
+    state: dict[str, torch.Tensor]  # the network's weights to inherit from (trained, or at birth if not Lamarckian)

@@ -1,0 +1,168 @@
+"""One lifetime: birth (inherit the learngene), brief training on the individual's task, fitness.
+
+Everything random in a lifetime comes from generators derived from (run seed, individual id), so a lifetime
+computes the same thing whichever trainer runs it and in whatever order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.config import Config
+from engine.data import ImageDataset
+from engine.data.tasks import ClassPartition, Task, augment, batch_indices, make_task, normalize, sample_classes
+from engine.evolution.individual import Genome, LifeResult
+from engine.learngene import Learngene, extract, gene_masks, inherit
+from engine.models import GeneNet, create_model
+from engine.seeding import torch_generator
+
+
+@dataclass
+class LifeContext:
+    """What every lifetime of a run shares."""
+
+    cfg: Config
+    dataset: ImageDataset
+    partition: ClassPartition
+    device: torch.device
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.dataset.images.shape[1])
+
+    def new_model(self, num_classes: int, generator: torch.Generator) -> GeneNet:
+        m = self.cfg.model
+        return create_model(m.arch, num_classes, width=m.width, in_channels=self.in_channels,
+                            image_size=self.cfg.data.image_size, generator=generator)
+
+    def task_for(self, genome: Genome) -> Task:
+        t = self.cfg.task
+        g = torch_generator(self.cfg.run.seed, "task-images", genome.id)
+        return make_task(self.dataset, self.partition, genome.task, train_per_class=t.train_per_class,
+                         heldout_per_class=t.heldout_per_class, generator=g)
+
+
+def born(ctx: LifeContext, genome: Genome) -> GeneNet:
+    """A fresh network of the ancestry architecture, carrying the genome's learngene when it has one."""
+    model = ctx.new_model(len(genome.task), torch_generator(ctx.cfg.run.seed, "init", genome.id))
+    if genome.gene is not None:
+        lg = ctx.cfg.learngene
+        inherit(model, genome.gene, nongene_init=lg.nongene_init, nongene_scale=lg.nongene_scale)
+    return model
+
+
+def train_on_task(
+    model: GeneNet,
+    task: Task,
+    ctx: LifeContext,
+    *,
+    steps: int,
+    generator: torch.Generator,
+    gene_channels: list[list[int]] | None = None,
+    safe_point: Callable[[], None] | None = None,
+) -> float:
+    """Train ``model`` on ``task`` for ``steps`` SGD steps; returns the mean loss of the last 10 steps.
+
+    With ``gene_channels`` and ``lifetime.gene_lr_scale`` != 1, gradients of the gene weights are scaled, so the
+    inherited circuit is refined more slowly than the rest (0 freezes it).
+    """
+    lt, dev = ctx.cfg.lifetime, ctx.device
+    model.to(dev).train()
+    opt = torch.optim.SGD(model.parameters(), lr=lt.lr, momentum=lt.momentum, weight_decay=lt.weight_decay)
+    scale_masks = None
+    if gene_channels is not None and lt.gene_lr_scale != 1.0:
+        params = dict(model.named_parameters())
+        scale_masks = [(params[n], 1.0 - (1.0 - lt.gene_lr_scale) * m.to(dev, torch.float32))
+                       for n, m in gene_masks(model, gene_channels).items() if n in params]
+    x_all, y_all = task.train_x.to(dev), task.train_y.to(dev)
+    order = batch_indices(len(x_all), steps, min(lt.batch_size, len(x_all)), generator)
+    aug_gen = torch.Generator(device=dev)  # augmentation draws on the device: no host round trip per step
+    aug_gen.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    mean, std = ctx.dataset.mean, ctx.dataset.std
+    losses: list[float] = []
+    for step in range(steps):
+        if safe_point is not None:
+            safe_point()
+        idx = order[step].to(dev)
+        x = normalize(x_all[idx], mean, std)
+        if ctx.cfg.data.augment:
+            x = augment(x, aug_gen)
+        loss = F.cross_entropy(model(x), y_all[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if scale_masks is not None:
+            for p, factor in scale_masks:
+                if p.grad is not None:
+                    p.grad.mul_(factor)
+        opt.step()
+        if step >= steps - 10:
+            losses.append(float(loss.detach()))
+    return sum(losses) / max(len(losses), 1)
+
+
+@torch.inference_mode()
+def accuracy(model: GeneNet, x: torch.Tensor, y: torch.Tensor, ctx: LifeContext, batch: int = 512) -> float:
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch):
+        xb = normalize(x[i:i + batch].to(ctx.device), ctx.dataset.mean, ctx.dataset.std)
+        correct += int((model(xb).argmax(1) == y[i:i + batch].to(ctx.device)).sum())
+    return correct / max(len(x), 1)
+
+
+def critic_score(ctx: LifeContext, genome: Genome, gene: Learngene, safe_point: Callable[[], None] | None) -> float:
+    """Transfer fitness: fresh networks inherit ``gene`` and learn other meta-train classes briefly."""
+    cfg = ctx.cfg
+    pool = [c for c in ctx.dataset.splits["train"] if c not in set(genome.task)]
+    scores = []
+    for k in range(cfg.fitness.critics):
+        g = torch_generator(cfg.run.seed, "critic", genome.id, k)
+        classes = sample_classes(pool, cfg.task.ways, g)
+        task = make_task(ctx.dataset, ctx.partition, classes, train_per_class=cfg.task.train_per_class,
+                         heldout_per_class=cfg.task.heldout_per_class, generator=g)
+        critic = ctx.new_model(len(classes), g)
+        inherit(critic, gene, nongene_init=cfg.learngene.nongene_init, nongene_scale=cfg.learngene.nongene_scale)
+        train_on_task(critic, task, ctx, steps=cfg.fitness.critic_steps, generator=g,
+                      gene_channels=gene.channels, safe_point=safe_point)
+        scores.append(accuracy(critic, task.heldout_x, task.heldout_y, ctx))
+    return sum(scores) / len(scores)
+
+
+def live(ctx: LifeContext, genome: Genome, safe_point: Callable[[], None] | None = None) -> LifeResult:
+    """Birth, lifetime training and fitness of one individual."""
+    cfg = ctx.cfg
+    t0 = time.perf_counter()
+    model = born(ctx, genome)
+    birth_state = None if cfg.evolution.lamarckian else _cpu_state(model)
+    task = ctx.task_for(genome)
+    g = torch_generator(cfg.run.seed, "lifetime", genome.id)
+    loss = train_on_task(model, task, ctx, steps=cfg.lifetime.steps, generator=g,
+                         gene_channels=genome.channels if genome.gene is not None else None,
+                         safe_point=safe_point)
+    life_fit = accuracy(model, task.heldout_x, task.heldout_y, ctx)
+    critic_fit = None
+    if cfg.fitness.kind != "lifetime":
+        critic_fit = critic_score(ctx, genome, extract(model.cpu(), genome.channels), safe_point)
+    fitness = _combine(cfg, life_fit, critic_fit)
+    images = cfg.lifetime.steps * min(cfg.lifetime.batch_size, len(task.train_x))
+    return LifeResult(id=genome.id, fitness=fitness, lifetime_fitness=life_fit, critic_fitness=critic_fit,
+                      seconds=time.perf_counter() - t0, train_loss=loss, images=images,
+                      state=birth_state if birth_state is not None else _cpu_state(model))
+
+
+def _combine(cfg: Config, life_fit: float, critic_fit: float | None) -> float:
+    if critic_fit is None:
+        return life_fit
+    if cfg.fitness.kind == "critic":
+        return critic_fit
+    w = cfg.fitness.critic_weight
+    return (1 - w) * life_fit + w * critic_fit
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

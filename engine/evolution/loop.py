@@ -1,0 +1,283 @@
+"""The GTL generation loop: births, lifetimes, tournaments, elitism, mutation, checkpoints, events.
+
+The loop knows nothing of any UI: it reports through the typed events of ``engine.events`` and honours pause/stop
+requests at safe points (``engine.signals``).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import engine
+from engine import events as ev
+from engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from engine.config import Config
+from engine.data import ImageDataset
+from engine.evolution.individual import Genome, LifeResult
+from engine.evolution.lifetime import LifeContext
+from engine.evolution.mutation import jaccard_diversity, mutate_channels
+from engine.evolution.selection import select_parents
+from engine.evolution.trainers import Trainer, make_trainer
+from engine.learngene import Learngene, extract, random_channels, save_learngene
+from engine.models import create_model
+from engine.seeding import numpy_generator, torch_generator
+from engine.signals import RunSignals
+
+LEARNGENES_DIR = "learngenes"
+
+
+class Evolution:
+    """A GTL run in ``run_dir``: fresh, or continued from its latest checkpoint."""
+
+    def __init__(self, cfg: Config, run_dir: Path, *, dataset: ImageDataset, device: torch.device,
+                 writer: ev.EventWriter, signals: RunSignals | None = None, trainer: Trainer | None = None):
+        from engine.data.tasks import partition_classes
+
+        self.cfg, self.run_dir, self.writer = cfg, Path(run_dir), writer
+        self.signals = signals or RunSignals()
+        self.signals.on_paused = lambda: self.writer.emit(ev.Paused(generation=self.generation))
+        self.signals.on_resumed = lambda: self.writer.emit(ev.Resumed(generation=self.generation))
+        partition = partition_classes(dataset, cfg.data.heldout_fraction, seed=cfg.data.glyph_seed)
+        self.ctx = LifeContext(cfg=cfg, dataset=dataset, partition=partition, device=device)
+        self.trainer = trainer or make_trainer(self.ctx)
+        probe = create_model(cfg.model.arch, cfg.task.ways, width=cfg.model.width,
+                             in_channels=self.ctx.in_channels, image_size=cfg.data.image_size)
+        self.spec = probe.gene_spec()
+        self._lock = threading.Lock()
+        # evolution state (everything below is checkpointed)
+        self.generation = 0  # the generation to run next
+        self.next_id = 0
+        self.genomes: list[Genome] = []
+        self.last_genes: dict[int, tuple[Learngene, float]] = {}  # last completed generation: id -> (gene, fitness)
+        self.elite: dict[str, Any] | None = None  # id, generation, fitness
+        self.elite_gene: Learngene | None = None
+        self.history: list[dict[str, Any]] = []
+        self.individuals: dict[int, dict[str, Any]] = {}  # id -> parent, generation, fitness, mutations
+        self.current_individual = 0
+
+    # ----------------------------------------------------------------------------------------- run
+    def run(self) -> ev.RunFinished:
+        """Run (or continue) until the last generation, a stop request, or an error; emits ``run_finished``."""
+        resumed_from = self._restore()
+        cfg = self.cfg
+        self.writer.emit(ev.RunStarted(
+            name=self.run_dir.name, config=cfg.to_dict(), config_hash=cfg.hash(), device=str(self.ctx.device),
+            trainer=self.trainer.name, backend=cfg.run.backend, arch=cfg.model.arch,
+            population=cfg.evolution.population, generations=cfg.evolution.generations,
+            version=engine.__version__, pid=os.getpid(), resumed_from=resumed_from))
+        from engine.signals import StopRequested
+
+        try:
+            if not self.genomes and self.generation == 0:
+                self.genomes = self._first_generation()
+            while self.generation < cfg.evolution.generations:
+                self._run_generation()
+            self.export(reason="final")
+            status = "completed"
+        except StopRequested:
+            status = "stopped"
+        finally:
+            self.trainer.close()
+        best = self.elite or {}
+        return self.writer.emit(ev.RunFinished(status=status, best_id=best.get("id"),
+                                               best_fitness=best.get("fitness"), generations_done=self.generation))
+
+    def _first_generation(self) -> list[Genome]:
+        ratio = self.cfg.learngene.ratio
+        genomes = []
+        for _ in range(self.cfg.evolution.population):
+            gid = self._new_id()
+            channels = random_channels(self.spec.widths, ratio, torch_generator(self.cfg.run.seed, "gene0", gid))
+            genomes.append(Genome(id=gid, generation=0, parent=None, task=self._sample_task(gid), channels=channels))
+        return genomes
+
+    def _new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def _sample_task(self, gid: int) -> list[int]:
+        from engine.data.tasks import sample_classes
+
+        g = torch_generator(self.cfg.run.seed, "task", gid)
+        return sample_classes(self.ctx.dataset.splits["train"], self.cfg.task.ways, g)
+
+    def _run_generation(self) -> None:
+        g, cfg = self.generation, self.cfg
+        t0 = time.perf_counter()
+        self.writer.emit(ev.GenerationStarted(generation=g))
+        names = self.ctx.dataset.class_names
+        for gm in self.genomes:
+            self.writer.emit(ev.IndividualBorn(
+                id=gm.id, generation=g, parent=gm.parent, task=gm.task, task_names=[names[c] for c in gm.task],
+                mutations=gm.mutations, gene_sizes=[len(c) for c in gm.channels], layer_widths=self.spec.widths,
+                channels=gm.channels, fraction=self._fraction(gm.channels)))
+            self.individuals[gm.id] = {"parent": gm.parent, "generation": g, "fitness": None,
+                                       "mutations": gm.mutations}
+        self.current_individual = 0
+
+        def on_start(gm: Genome) -> None:
+            self.writer.emit(ev.IndividualStarted(id=gm.id, generation=g))
+
+        def on_done(gm: Genome, r: LifeResult) -> None:
+            self.current_individual += 1
+            self.writer.emit(ev.IndividualEvaluated(
+                id=gm.id, generation=g, fitness=r.fitness, seconds=round(r.seconds, 3),
+                lifetime_fitness=r.lifetime_fitness, critic_fitness=r.critic_fitness, train_loss=r.train_loss,
+                images=r.images))
+
+        results = self.trainer.train_generation(self.genomes, on_start=on_start, on_done=on_done,
+                                                safe_point=self.signals.safe_point)
+        self.signals.safe_point()
+        fitness = [r.fitness for r in results]
+        for gm, r in zip(self.genomes, results, strict=True):
+            self.individuals[gm.id]["fitness"] = r.fitness
+        trained = {gm.id: self._model_from_state(r.state) for gm, r in zip(self.genomes, results, strict=True)}
+        own_genes = {gm.id: (extract(trained[gm.id], gm.channels), r.fitness)
+                     for gm, r in zip(self.genomes, results, strict=True)}
+        best_pos = max(range(len(fitness)), key=lambda i: (fitness[i], -i))
+        best = self.genomes[best_pos]
+        if self.elite is None or fitness[best_pos] > self.elite["fitness"]:
+            self.elite = {"id": best.id, "generation": g, "fitness": fitness[best_pos]}
+            self.elite_gene = own_genes[best.id][0]
+        children = self._next_generation(fitness, trained)
+        seconds = time.perf_counter() - t0
+        stats = {"generation": g, "best": max(fitness), "mean": statistics.fmean(fitness), "worst": min(fitness),
+                 "std": statistics.pstdev(fitness), "diversity": jaccard_diversity([gm.channels for gm in self.genomes]),
+                 "best_id": best.id, "elite_id": self.elite["id"], "elite_fitness": self.elite["fitness"]}
+        self.history.append(stats)
+        self.writer.emit(ev.GenerationCompleted(**stats, seconds=round(seconds, 3),
+                                                images_per_s=round(sum(r.images for r in results) / seconds, 1)))
+        with self._lock:
+            self.last_genes = own_genes
+            self.genomes = children
+            self.generation = g + 1
+        path = self._save()
+        self.writer.emit(ev.CheckpointSaved(generation=g, path=str(path.relative_to(self.run_dir))))
+
+    def _next_generation(self, fitness: list[float], trained: dict[int, Any]) -> list[Genome]:
+        cfg, g = self.cfg, self.generation
+        rng = numpy_generator(cfg.run.seed, "tournament", g)
+        n_elite = 1 if cfg.evolution.elitism and self.elite_gene is not None else 0
+        tournaments = select_parents(fitness, n=cfg.evolution.population - n_elite,
+                                     size=cfg.evolution.tournament_size, rng=rng)
+        for t in tournaments:
+            self.writer.emit(ev.Tournament(generation=g, group=[self.genomes[i].id for i in t.group],
+                                           fitness=[fitness[i] for i in t.group],
+                                           winner=self.genomes[t.winner].id))
+        children: list[Genome] = []
+        if n_elite:
+            gid = self._new_id()
+            children.append(Genome(id=gid, generation=g + 1, parent=self.elite["id"], task=self._sample_task(gid),
+                                   channels=self.elite_gene.channels, gene=self.elite_gene))
+        m, lg = cfg.mutation, cfg.learngene
+        for t in tournaments:
+            parent = self.genomes[t.winner]
+            gid = self._new_id()
+            channels, records = mutate_channels(
+                parent.channels, self.spec.widths, rate=m.rate, max_channels=m.max_channels,
+                op_weights={"swap": m.swap, "add": m.add, "drop": m.drop}, ratio_band=lg.ratio_band,
+                rng=numpy_generator(cfg.run.seed, "mutate", gid))
+            children.append(Genome(id=gid, generation=g + 1, parent=parent.id, task=self._sample_task(gid),
+                                   channels=channels, gene=extract(trained[parent.id], channels), mutations=records))
+        return children
+
+    def _model_from_state(self, state: dict[str, torch.Tensor]):
+        model = create_model(self.cfg.model.arch, self.cfg.task.ways, width=self.cfg.model.width,
+                             in_channels=self.ctx.in_channels, image_size=self.cfg.data.image_size)
+        model.load_state_dict(state)
+        return model
+
+    def _fraction(self, channels: list[list[int]]) -> float:
+        from engine.learngene import gene_fraction
+
+        return round(gene_fraction(self.spec, channels), 5)
+
+    # ----------------------------------------------------------------------------------------- state
+    def _save(self) -> Path:
+        state = {
+            "generation": self.generation, "next_id": self.next_id, "seed": self.cfg.run.seed,
+            "config_hash": self.cfg.hash(),
+            "genomes": [{"id": gm.id, "generation": gm.generation, "parent": gm.parent, "task": gm.task,
+                         "channels": gm.channels, "mutations": gm.mutations, "has_gene": gm.gene is not None}
+                        for gm in self.genomes],
+            "last_fitness": {str(i): f for i, (_, f) in self.last_genes.items()},
+            "elite": self.elite, "history": self.history,
+            "individuals": {str(k): v for k, v in self.individuals.items()},
+        }
+        genes = {f"genome.{gm.id}": gm.gene for gm in self.genomes if gm.gene is not None}
+        genes.update({f"last.{i}": gene for i, (gene, _) in self.last_genes.items()})
+        if self.elite_gene is not None:
+            genes["elite"] = self.elite_gene
+        return save_checkpoint(self.run_dir, self.generation - 1, state, genes)
+
+    def _restore(self) -> int | None:
+        """Load the latest checkpoint if there is one; returns the generation the run continues with."""
+        path = latest_checkpoint(self.run_dir)
+        if path is None:
+            return None
+        state, genes = load_checkpoint(path)
+        if state["config_hash"] != self.cfg.hash():
+            raise ValueError(f"{path}: checkpoint was written with another config (hash {state['config_hash']})")
+        self.generation, self.next_id = state["generation"], state["next_id"]
+        self.genomes = [Genome(id=d["id"], generation=d["generation"], parent=d["parent"], task=d["task"],
+                               channels=d["channels"], mutations=d["mutations"],
+                               gene=genes.get(f"genome.{d['id']}")) for d in state["genomes"]]
+        self.last_genes = {int(i): (genes[f"last.{i}"], f) for i, f in state["last_fitness"].items()}
+        self.elite, self.elite_gene = state["elite"], genes.get("elite")
+        self.history = state["history"]
+        self.individuals = {int(k): v for k, v in state["individuals"].items()}
+        return self.generation
+
+    # ----------------------------------------------------------------------------------------- queries
+    def lineage(self, individual: int) -> list[dict[str, Any]]:
+        """The individual and its ancestors back to generation 0: id, generation, fitness, mutations."""
+        chain, cur = [], individual
+        while cur is not None and cur in self.individuals:
+            rec = self.individuals[cur]
+            chain.append({"id": cur, "generation": rec["generation"], "fitness": rec["fitness"],
+                          "mutations": rec["mutations"]})
+            cur = rec["parent"]
+        return chain
+
+    def status(self) -> dict[str, Any]:
+        s = self.signals
+        state = "stopping" if s.stop_requested else "paused" if s.paused else "pausing" if s.pause_requested \
+            else "running"
+        elite = self.elite or {}
+        return {"state": state, "generation": self.generation, "generations": self.cfg.evolution.generations,
+                "individual": self.current_individual, "population": self.cfg.evolution.population,
+                "best_id": elite.get("id"), "best_fitness": elite.get("fitness"), "pid": os.getpid()}
+
+    def export(self, individual: int | None = None, out: str | Path | None = None,
+               reason: str = "request") -> tuple[Path, Path]:
+        """Write a learngene (default: the elite) as .safetensors + .json; emits ``learngene_exported``."""
+        with self._lock:
+            if individual is None or (self.elite and individual == self.elite["id"]):
+                if self.elite_gene is None:
+                    raise ValueError("no learngene yet: the first generation has not completed")
+                gene, fitness, ind = self.elite_gene, self.elite["fitness"], self.elite["id"]
+            elif individual in self.last_genes:
+                (gene, fitness), ind = self.last_genes[individual], individual
+            else:
+                held = sorted(self.last_genes)
+                raise ValueError(f"individual {individual} is not held: export the elite or one of generation "
+                                 f"{self.generation - 1} ({held[0]}..{held[-1]})" if held else
+                                 f"individual {individual} is not held")
+        rec = self.individuals.get(ind, {})
+        default = self.run_dir / LEARNGENES_DIR / (f"best-g{rec.get('generation', 0):04d}-i{ind}"
+                                                    if individual is None else f"ind{ind}-g{rec.get('generation', 0):04d}")
+        manifest = {"individual": ind, "generation": rec.get("generation"), "fitness": fitness,
+                    "lineage": self.lineage(ind), "run": self.run_dir.name, "config": self.cfg.to_dict(),
+                    "config_hash": self.cfg.hash(), "version": engine.__version__, "dataset": self.cfg.data.dataset,
+                    "image_size": self.cfg.data.image_size, "width": self.cfg.model.width, "created": time.time()}
+        weights, meta = save_learngene(gene, Path(out) if out else default, manifest)
+        self.writer.emit(ev.LearngeneExported(path=str(weights), individual=ind, fitness=fitness,
+                                              fraction=round(gene.fraction, 5), reason=reason))
+        return weights, meta

@@ -1,0 +1,99 @@
+"""Run directories and running an evolution in one: create, run, resume, capture failures as events.
+
+A run directory ``<runs dir>/<name>/`` holds ``config.toml`` (the resolved config), ``events.jsonl``,
+``checkpoints/`` and ``learngenes/`` (and, for a background engine, ``engine.pid``, ``engine.log``,
+``control.sock``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from engine import events as ev
+from engine.config import Config, ConfigError, load_config
+from engine.signals import RunSignals
+
+CONFIG_FILE = "config.toml"
+
+
+class RunDirError(ValueError):
+    """A run directory is missing, foreign or unusable (one-line message)."""
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"config error: run.device: {spec!r} requested but CUDA is not available")
+    return torch.device(spec)
+
+
+def create_run_dir(cfg: Config, runs_dir: str | Path = "runs", name: str | None = None) -> Path:
+    """Create ``<runs_dir>/<name>`` (default name: config name plus timestamp) and write the resolved config."""
+    name = name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise RunDirError(f"run name {name!r}: use letters, digits, '.', '_' and '-' only")
+    run_dir = Path(runs_dir).expanduser() / name
+    base, n = run_dir, 1
+    while run_dir.exists():  # never reuse a run directory
+        run_dir = base.with_name(f"{base.name}-{n}")
+        n += 1
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "learngenes").mkdir()
+    (run_dir / CONFIG_FILE).write_text(cfg.to_toml())
+    return run_dir
+
+
+def check_run_dir(run_dir: str | Path) -> Path:
+    """A run directory that exists and holds a run; raises RunDirError otherwise."""
+    p = Path(run_dir).expanduser()
+    if not p.is_dir():
+        raise RunDirError(f"{p}: no such run directory")
+    if not (p / CONFIG_FILE).is_file():
+        raise RunDirError(f"{p}: not a gtl-tui run directory (no {CONFIG_FILE})")
+    return p
+
+
+def load_run_config(run_dir: str | Path) -> Config:
+    return load_config(check_run_dir(run_dir) / CONFIG_FILE)
+
+
+def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
+               listeners: list[Callable[[ev.Event], None]] | None = None,
+               on_evolution: Callable[[object], None] | None = None) -> ev.RunFinished:
+    """Run (or continue, when it has checkpoints) the evolution of ``run_dir``.
+
+    Any error is written to the log as ``run_finished`` with status ``failed`` before it propagates.
+    ``on_evolution`` receives the :class:`~engine.evolution.loop.Evolution` once built (the control server
+    uses it for status and export).
+    """
+    from engine.data import load_dataset
+    from engine.evolution.loop import Evolution
+
+    run_dir = check_run_dir(run_dir)
+    cfg = load_run_config(run_dir)
+    writer = ev.EventWriter(run_dir / ev.EVENTS_FILE)
+    for fn in listeners or []:
+        writer.add_listener(fn)
+    try:
+        device = resolve_device(cfg.run.device)
+        dataset = load_dataset(cfg.data)
+        evolution = Evolution(cfg, run_dir, dataset=dataset, device=device, writer=writer, signals=signals)
+        if on_evolution is not None:
+            on_evolution(evolution)
+        return evolution.run()
+    except BaseException as err:
+        if isinstance(err, KeyboardInterrupt):
+            writer.emit(ev.RunFinished(status="stopped", error="interrupted"))
+        else:
+            writer.emit(ev.RunFinished(status="failed", error=f"{type(err).__name__}: {err}"))
+            (run_dir / "error.txt").write_text(traceback.format_exc())
+        raise
+    finally:
+        writer.close()

@@ -1,0 +1,93 @@
+"""The ``gtl-tui`` command line. Importing this module stays free of torch so ``--help`` is instant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="gtl-tui",
+    help="Evolve learngenes with Genetic Transfer Learning, watch and control runs from the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "quickstart.toml"
+
+ConfigArg = Annotated[
+    Path | None, typer.Argument(help="TOML config (default: configs/quickstart.toml).", show_default=False)
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a config field: section.key=value (repeatable).", show_default=False),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.secho(message, err=True, fg="red")
+    return typer.Exit(code)
+
+
+def default_config_path() -> Path:
+    if DEFAULT_CONFIG.is_file():
+        return DEFAULT_CONFIG
+    return Path("configs/quickstart.toml")
+
+
+@app.command()
+def run(
+    config: ConfigArg = None,
+    set_: SetOpt = None,
+    headless: Annotated[bool, typer.Option("--headless", help="Run in the foreground with a progress display.")] = False,
+    detach: Annotated[bool, typer.Option("--detach", help="Start in the background and return at once.")] = False,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue the run in this directory from its checkpoint.")
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
+    name: Annotated[str | None, typer.Option("--name", help="Run directory name (default: config name + time).")] = None,
+) -> None:
+    """Start a GTL run (or continue one with --resume) and open the monitor on it."""
+    from engine.config import ConfigError, load_config
+    from engine.runner import RunDirError, check_run_dir, create_run_dir
+
+    try:
+        if resume is not None:
+            if config is not None or set_:
+                raise fail("error: --resume continues a run with its own config; drop CONFIG and --set")
+            run_dir = check_run_dir(resume)
+            from engine.runner import load_run_config
+
+            load_run_config(run_dir)  # fail early on a damaged config
+        else:
+            cfg = load_config(config or default_config_path(), set_ or [])
+            run_dir = create_run_dir(cfg, runs_dir, name)
+    except (ConfigError, RunDirError) as err:
+        raise fail(f"error: {err}") from None
+    if headless:
+        from gtl_tui.headless import run_headless
+
+        raise typer.Exit(run_headless(run_dir))
+    from gtl_tui.background import start_and_monitor
+
+    raise typer.Exit(start_and_monitor(run_dir, detach=detach, resume=resume is not None))
+
+
+@app.command()
+def models() -> None:
+    """List the registered network architectures."""
+    from engine.models import available_models
+
+    for m in available_models():
+        typer.echo(m)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

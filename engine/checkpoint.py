@@ -35,12 +35,17 @@ def save_checkpoint(run_dir: Path, generation: int, state: dict[str, Any], genes
     path = checkpoint_path(run_dir, generation)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
+    stored: dict[int, str] = {}  # the same gene may be held twice (elite and a child): store its tensors once
     gene_meta: dict[str, dict[str, Any]] = {}
     for key, gene in genes.items():
-        gene_meta[key] = {"arch": gene.arch, "in_channels": gene.in_channels, "widths": gene.widths,
-                          "channels": gene.channels, "names": sorted(gene.tensors)}
+        refs = {}
         for name, t in gene.tensors.items():
-            tensors[f"{key}/{name}"] = t.detach().to("cpu").contiguous()
+            if id(t) not in stored:
+                stored[id(t)] = f"{key}/{name}"
+                tensors[stored[id(t)]] = t.detach().to("cpu").contiguous()
+            refs[name] = stored[id(t)]
+        gene_meta[key] = {"arch": gene.arch, "in_channels": gene.in_channels, "widths": gene.widths,
+                          "channels": gene.channels, "tensors": refs}
     meta = {"format": str(FORMAT), "state": json.dumps(state), "genes": json.dumps(gene_meta)}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata=meta)
@@ -76,7 +81,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Learngene]]:
             gene_meta = json.loads(meta["genes"])
             genes = {}
             for key, gm in gene_meta.items():
-                tensors = {name: f.get_tensor(f"{key}/{name}") for name in gm["names"]}
+                tensors = {name: f.get_tensor(ref) for name, ref in gm["tensors"].items()}
                 genes[key] = Learngene(arch=gm["arch"], in_channels=gm["in_channels"], widths=gm["widths"],
                                        channels=gm["channels"], tensors=tensors)
     except (OSError, KeyError, json.JSONDecodeError) as err:

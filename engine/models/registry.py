@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 
 import torch
 
@@ -61,7 +61,7 @@ def create_model(name: str, num_classes: int, *, width: float = 1.0, in_channels
     return model
 
 
-@lru_cache(maxsize=None)
+@cache
 def _topology(name: str, in_channels: int) -> GeneSpec:
     with torch.device("meta"):
         model = _factory(name)(1, width=1.0, in_channels=in_channels, image_size=32)

@@ -48,7 +48,7 @@ class ResNet12(GeneNet):
         if image_size < 2 ** len(WIDTHS):
             raise ValueError(f"resnet12: image_size {image_size} is too small for {len(WIDTHS)} pooling stages")
         chans = [scaled(c, width) for c in WIDTHS]
-        self.blocks = nn.Sequential(*(ResBlock(i, o) for i, o in zip([in_channels, *chans[:-1]], chans)))
+        self.blocks = nn.Sequential(*(ResBlock(i, o) for i, o in zip([in_channels, *chans[:-1]], chans, strict=True)))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.feature_dim = chans[-1]

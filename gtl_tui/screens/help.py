@@ -1,0 +1,44 @@
+"""The help screen: every key of the monitor, from the live bindings (so remapped keys show as they are)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+ABOUT = ("The monitor reads the run's event log and never stops the engine by itself: quitting leaves it "
+         "running. Reattach with `gtl-tui attach RUN_DIR`. All keys are also in the command palette (ctrl+p).")
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close help")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 84; max-width: 100%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, keys: list[tuple[str, str, str]]) -> None:
+        """``keys``: (key, what it does, where) rows."""
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, expand=True, show_header=True, header_style="bold")
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("action")
+        table.add_column("where", style="dim")
+        for key, what, where in self.keys:
+            table.add_row(key, what, where)
+        with VerticalScroll():
+            yield Static(Text("GTL monitor: keys", style="bold"))
+            yield Static(table)
+            yield Static(Text(ABOUT, style="dim"))
+            yield Static(Text("esc / ? / q closes this help", style="italic dim"))
+
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+        self.dismiss(None)

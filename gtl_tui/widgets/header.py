@@ -1,0 +1,59 @@
+"""The run header: what runs where, its state, progress, time and throughput."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from gtl_tui.state import RunState
+from gtl_tui.widgets import fmt
+
+
+def _bar(done: int, total: int, width: int = 10) -> str:
+    if total <= 0:
+        return " " * width
+    filled = round(width * min(done, total) / total)
+    return "█" * filled + "░" * (width - filled)
+
+
+class RunHeader(Static):
+    """Two lines redrawn from a :class:`RunState` (``show``); ``mode`` is an extra badge, e.g. the replay."""
+
+    DEFAULT_CSS = """
+    RunHeader { height: 2; background: $panel; padding: 0 1; }
+    """
+
+    def show(self, state: RunState, mode: str = "") -> None:
+        self.update(self.render_state(state, mode))
+
+    @staticmethod
+    def render_state(state: RunState, mode: str = "") -> Text:
+        run = state.run
+        top = Text()
+        top.append("GTL ", style="bold")
+        if run is None:
+            top.append("waiting for the run to start…", style="dim")
+        else:
+            top.append(run.name, style="bold cyan")
+            top.append(f"  {run.arch} · {run.device} · {run.trainer} · {run.backend}", style="")
+            top.append(f"  cfg {run.config_hash[:8]}", style="dim")
+            if run.resumed_from is not None:
+                top.append(f"  resumed at gen {run.resumed_from}", style="yellow")
+        if state.warnings:
+            top.append(f"  ⚠ {state.warnings}", style="bold yellow")
+        status = state.status
+        line = Text()
+        line.append(f" {status.upper()} ", style=f"reverse {fmt.STATUS_STYLE.get(status, 'bold')}")
+        if mode:
+            line.append(" ")
+            line.append(f" {mode} ", style="reverse bold cyan")
+        g_total = state.generations
+        g_now = min(state.current_generation + 1, g_total) if g_total else state.current_generation + 1
+        line.append(f"  gen {max(g_now, 0)}/{g_total} ")
+        line.append(_bar(state.generations_done, g_total), style="cyan")
+        line.append(f"  ind {state.evaluated_now}/{state.population}")
+        line.append(f"  elapsed {fmt.duration(state.elapsed)}")
+        line.append(f"  ETA {fmt.duration(state.eta)}")
+        ips = state.images_per_s
+        line.append(f"  {ips:,.0f} img/s" if ips is not None else "  - img/s")
+        return Text("\n").join([top, line])

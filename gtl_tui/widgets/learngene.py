@@ -1,0 +1,100 @@
+"""The selected individual's learngene: per layer a strip of its channels and the difference from its parent."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from gtl_tui.state import RunState
+
+#: (char, style) per channel class; a cell covering several channels shows the first class present.
+CELL = {"added": ("█", "bold bright_cyan"), "dropped": ("▒", "red"), "inherited": ("█", "green"),
+        "gene": ("█", "green"), "none": ("·", "bright_black")}
+PRIORITY = ("added", "dropped", "inherited", "gene", "none")
+
+
+def gene_strip(width: int, inherited: set[int], added: set[int], dropped: set[int], cells: int) -> Text:
+    """One layer's ``width`` channels squeezed into ``cells`` characters."""
+    cells = max(1, min(cells, width))
+    per = width / cells
+    text = Text()
+    for c in range(cells):
+        lo, hi = int(c * per), max(int((c + 1) * per), int(c * per) + 1)
+        present = set()
+        for ch in range(lo, hi):
+            if ch in added:
+                present.add("added")
+            elif ch in dropped:
+                present.add("dropped")
+            elif ch in inherited:
+                present.add("inherited")
+            else:
+                present.add("none")
+        kind = next(k for k in PRIORITY if k in present)
+        char, style = CELL[kind]
+        text.append(char, style=style)
+    return text
+
+
+def render_learngene(state: RunState, individual: int | None, width: int) -> Text:
+    if individual is None or individual not in state.individuals:
+        return Text("no individual selected yet", style="dim")
+    rec = state.individuals[individual]
+    parent = state.individuals.get(rec.parent) if rec.parent is not None else None
+    out = Text()
+    out.append(f"learngene of #{rec.id}", style="bold cyan")
+    out.append(f"  gen {rec.generation}  parent {'#' + str(rec.parent) if rec.parent is not None else '-'}")
+    out.append(f"  fitness {'-' if rec.fitness is None else f'{rec.fitness:.3f}'}")
+    out.append(f"\n{sum(rec.gene_sizes)} of {sum(rec.layer_widths)} channels, ")
+    out.append(f"{rec.fraction:.1%}", style="bold")
+    out.append(" of the conv parameters")
+    if parent is not None:
+        delta = rec.fraction - parent.fraction
+        out.append(f"  ({delta:+.1%} vs parent)", style="green" if delta >= 0 else "red")
+    elif rec.parent is None:
+        out.append("  (generation 0: random channels)", style="dim")
+    diffs = state.gene_diff(individual)
+    cells = max(8, width - 26)
+    for layer, (w, (inh, add, drop)) in enumerate(zip(rec.layer_widths, diffs)):
+        size = rec.gene_sizes[layer] if layer < len(rec.gene_sizes) else len(inh) + len(add)
+        out.append(f"\nL{layer:<2} {size:>4}/{w:<4} ", style="bold")
+        out.append_text(gene_strip(w, inh, add, drop, cells))
+        if parent is not None:
+            out.append(f" +{len(add)}", style="bright_cyan" if add else "dim")
+            out.append(f" -{len(drop)}", style="red" if drop else "dim")
+    out.append("\n\n")
+    if parent is not None:
+        for kind, label in (("inherited", "inherited"), ("added", "added"), ("dropped", "dropped"),
+                            ("none", "not in gene")):
+            char, style = CELL[kind]
+            out.append(char, style=style)
+            out.append(f" {label}  ")
+    else:
+        out.append(CELL["gene"][0], style=CELL["gene"][1])
+        out.append(" in gene  ")
+        out.append(CELL["none"][0], style=CELL["none"][1])
+        out.append(" not in gene")
+    per = max(rec.layer_widths or [1]) / cells
+    if per > 1:
+        out.append(f"   (one cell = up to {per:.1f} channels)", style="dim")
+    return out
+
+
+class LearngeneView(Widget, can_focus=False):
+    DEFAULT_CSS = """
+    LearngeneView { height: auto; padding: 0 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state: RunState | None = None
+        self.individual: int | None = None
+
+    def show(self, state: RunState, individual: int | None) -> None:
+        self.state, self.individual = state, individual
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        if self.state is None:
+            return Text("")
+        return render_learngene(self.state, self.individual, self.size.width or 80)

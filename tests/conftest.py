@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CIFAR_NPZ = Path(os.environ.get("GTL_CIFAR_NPZ", REPO.parent / "shared" / "data" / "cifar100" / "cifar100_u8.npz"))
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    skip_gpu = pytest.mark.skip(reason="needs CUDA")
+    skip_data = pytest.mark.skip(reason=f"needs CIFAR-100 at {CIFAR_NPZ}")
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
+        if "data" in item.keywords and not CIFAR_NPZ.exists():
+            item.add_marker(skip_data)
+
+
+@pytest.fixture
+def cifar_npz() -> Path:
+    return CIFAR_NPZ

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import ConfigError, load_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_have_descriptions():
+    from engine.config import Config
+
+    for section_name, section in Config.model_fields.items():
+        if section_name == "name":
+            continue
+        for fname, field in section.annotation.model_fields.items():
+            assert field.description, f"{section_name}.{fname} has no description"
+
+
+def test_quickstart_loads():
+    cfg = load_config(CONFIGS / "quickstart.toml")
+    assert cfg.name == "quickstart" and cfg.data.dataset == "glyphs"
+
+
+@pytest.mark.parametrize("name", ["cifar-fs-vgg11.toml", "miniimagenet-resnet12.toml"])
+def test_shipped_configs_parse(name, tmp_path):
+    cfg = load_config(CONFIGS / name, [f"data.root={str(tmp_path)!r}"])
+    assert cfg.model.arch in ("vgg11", "resnet12")
+
+
+def test_override_types():
+    cfg = load_config(None, ["evolution.population=5", "run.device=cpu", "data.augment=false", "lifetime.lr=0.1"])
+    assert cfg.evolution.population == 5 and cfg.run.device == "cpu" and cfg.data.augment is False
+    assert cfg.lifetime.lr == 0.1
+
+
+def test_config_round_trip(tmp_path):
+    cfg = load_config(CONFIGS / "quickstart.toml", ["evolution.population=4"])
+    p = write(tmp_path, cfg.to_toml())
+    again = load_config(p)
+    assert again.hash() == cfg.hash()
+
+
+@pytest.mark.parametrize(
+    "text,overrides,needle",
+    [
+        ("[nope]\nx = 1\n", [], "nope: unknown section"),
+        ("[run]\nfoo = 1\n", [], "run.foo: unknown key"),
+        ("[run\nseed = 1", [], "broken TOML"),
+        ("", ["evolution.population=1"], "evolution: population must be >= 2"),
+        ("", ["evolution.tournament_size=0"], "tournament_size must be between 1 and population"),
+        ("", ["evolution.population=4", "evolution.tournament_size=5"], "tournament_size must be between"),
+        ("", ["task.ways=65"], "task.ways (65) exceeds the 64 meta-train classes"),
+        ("", ["learngene.fraction=1.5"], "fraction must be in (0, 1)"),
+        ("", ["learngene.fraction=0"], "fraction must be in (0, 1)"),
+        ("", ["data.dataset='cifar-fs'", "data.root='/does/not/exist'"], "does not exist"),
+        ("", ["model.arch='alexnet'"], "arch 'alexnet' is unknown"),
+        ("", ["run.device='tpu'"], "device must be"),
+        ("", ["lifetime.steps='many'"], "lifetime.steps"),
+        ("", ["evolution"], "expected section.key=value"),
+    ],
+)
+def test_bad_values_give_one_line(tmp_path, text, overrides, needle):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), overrides)
+    msg = str(err.value)
+    assert needle in msg, msg
+    assert "\n" not in msg
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("/nope/missing.toml")

@@ -84,6 +84,11 @@ class ControlServer:
         }
 
     # ----------------------------------------------------------------------------------------- lifecycle
+    @property
+    def evolution(self) -> Any:
+        """The evolution being served, None while the engine is still starting."""
+        return self._evolution
+
     def set_evolution(self, evolution: Any) -> None:
         self._evolution = evolution
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,6 +227,7 @@ class EventWriter:
         self.seq = _last_seq(self.path) + 1
         self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open for the run)
         self._listeners: list[Any] = []
+        self._lock = threading.RLock()  # the control server emits (exports) from its own threads
 
     def _repair_torn_tail(self) -> None:
         """A writer killed mid-line leaves a line without newline: end it so the next event starts clean."""
@@ -240,12 +242,13 @@ class EventWriter:
         self._listeners.append(fn)
 
     def emit(self, event: Event) -> Event:
-        event = dataclasses.replace(event, seq=self.seq, t=round(time.time(), 3))
-        self._f.write(event.to_json() + "\n")
-        self._f.flush()
-        self.seq += 1
-        for fn in self._listeners:
-            fn(event)
+        with self._lock:
+            event = dataclasses.replace(event, seq=self.seq, t=round(time.time(), 3))
+            self._f.write(event.to_json() + "\n")
+            self._f.flush()
+            self.seq += 1
+            for fn in self._listeners:
+                fn(event)
         return event
 
     def sync(self) -> None:

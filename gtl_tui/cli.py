@@ -85,6 +85,11 @@ def models() -> None:
         typer.echo(m)
 
 
+from gtl_tui import verbs  # noqa: E402 (ls, status, pause, resume, stop, export)
+
+verbs.register(app)
+
+
 def main() -> None:
     app()
 

@@ -8,16 +8,14 @@ controller, so a remote (SSH) mode can plug in its own. Local ones read ``<run d
 from __future__ import annotations
 
 import bisect
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.control_client import ControlError, send
+from engine.daemon import PID_FILE, live_engine_pid
 from engine.events import EVENTS_FILE, Event, EventFollower, GenerationStarted, read_events
-
-PID_FILE = "engine.pid"
 
 
 class EventSource(Protocol):
@@ -32,18 +30,20 @@ class Controller(Protocol):
         ...
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
+def run_dir_problem(run_dir: str | Path) -> str | None:
+    """Why ``run_dir`` cannot be monitored (one line), or None when it can."""
+    p = Path(run_dir)
+    if not p.exists():
+        return f"{p}: no such run directory"
+    if not p.is_dir():
+        return f"{p}: not a directory"
+    if not (p / EVENTS_FILE).is_file():
+        return f"{p}: no {EVENTS_FILE} here (not a run directory, or its engine has not started yet)"
+    return None
 
 
 class LocalEventSource:
-    """Follows ``<run dir>/events.jsonl`` and checks ``engine.pid`` for a crashed engine."""
+    """Follows ``<run dir>/events.jsonl`` and checks the engine's lock on ``engine.pid`` for a crashed engine."""
 
     def __init__(self, run_dir: str | Path, *, pid_check_interval: float = 2.0):
         self.run_dir = Path(run_dir)
@@ -56,16 +56,14 @@ class LocalEventSource:
         return self.follower.poll()
 
     def engine_alive(self) -> bool | None:
-        """False when ``engine.pid`` names a process that is gone, None when there is no pid to check."""
+        """False when ``engine.pid`` exists but no engine holds its lock, None when there is no pid file yet."""
         now = time.monotonic()
         if now - self._pid_checked >= self.pid_check_interval:
             self._pid_checked = now
-            try:
-                pid = int((self.run_dir / PID_FILE).read_text().strip())
-            except (OSError, ValueError):
+            if not (self.run_dir / PID_FILE).exists():
                 self._alive = None
             else:
-                self._alive = pid_alive(pid)
+                self._alive = live_engine_pid(self.run_dir) is not None
         return self._alive
 
 

@@ -65,17 +65,22 @@ def _class_glyphs(n_classes: int, gen: torch.Generator) -> tuple[torch.Tensor, t
     return ids, used
 
 
-def _segment_distance2(px: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Squared distance of pixels px (P, 2) to segments a-b (B, S, 2): (B, S, P)."""
-    ab = b - a  # (B, S, 2)
-    abx, aby = ab[..., 0:1], ab[..., 1:2]  # (B, S, 1)
-    apx = px[:, 0] - a[..., 0:1]  # (B, S, P)
-    apy = px[:, 1] - a[..., 1:2]
-    inv = 1.0 / (abx * abx + aby * aby).clamp_min(1e-8)
-    t = (apx * abx).add_(apy * aby).mul_(inv).clamp_(0, 1)
-    apx.sub_(t * abx)
-    apy.sub_(t.mul_(aby))
-    return apx.mul_(apx).add_(apy.mul_(apy))
+def _segment_distance2(grid: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared distance of the pixels of a square grid to segments a-b (B, S, 2): (B, S, H, W).
+
+    The pixel grid is separable (x depends on the column, y on the row), so with ``t_raw`` the projection of a
+    pixel on the segment's line and ``t`` its clamp to [0, 1], ``d^2 = |ap|^2 + |ab|^2 t (t - 2 t_raw)`` takes a
+    few broadcast passes over (B, S, H, W).
+    """
+    ab = b - a
+    length2 = (ab * ab).sum(-1).clamp_min(1e-8)[..., None]  # (B, S, 1)
+    apx = grid - a[..., 0:1]  # (B, S, W): x of the pixel columns relative to a
+    apy = grid - a[..., 1:2]  # (B, S, H): y of the pixel rows
+    ap2 = (apx * apx).unsqueeze(2) + (apy * apy).unsqueeze(3)
+    t_raw = (apx * (ab[..., 0:1] / length2)).unsqueeze(2) + (apy * (ab[..., 1:2] / length2)).unsqueeze(3)
+    t = t_raw.clamp(0, 1)
+    u = t_raw.mul_(-2).add_(t)
+    return ap2.addcmul_(t.mul_(length2.unsqueeze(-1)), u).clamp_min_(0)
 
 
 def _render_chunk(
@@ -96,16 +101,15 @@ def _render_chunk(
     shr[:, 0, 1] = shear
     mat = rot @ shr * scale[:, None, :]
     pts = torch.einsum("bij,bkpj->bkpi", mat, polys) + shift[:, None, None]
-    # Distractor: one random stroke of a random image-specific shape, drawn thinner on half of the images.
+    pts = torch.where(mask[:, :, None, None], pts, torch.full_like(pts, 10.0))  # unused strokes: far away
     a = pts[:, :, :-1].reshape(n, -1, 2)
     b = pts[:, :, 1:].reshape(n, -1, 2)
-    seg_mask = mask[:, :, None].expand(n, k, ARC_SEGMENTS).reshape(n, -1)
     grid = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
-    px = torch.stack(torch.meshgrid(grid, grid, indexing="xy"), -1).reshape(-1, 2)  # (P, 2): x, y
-    dist = _segment_distance2(px, a, b).masked_fill_(~seg_mask[:, :, None], 100.0).amin(dim=1).sqrt_()  # (B, P)
+    dist = _segment_distance2(grid, a, b).amin(dim=1).sqrt_().reshape(n, -1)  # (B, P)
+    # Distractor: a short random segment on half of the images, drawn thinner.
     da = (torch.rand(n, 1, 2, generator=gen) - 0.5) * 1.8
     db = da + (torch.rand(n, 1, 2, generator=gen) - 0.5) * 0.9
-    distractor = _segment_distance2(px, da, db)[:, 0].sqrt_()
+    distractor = _segment_distance2(grid, da, db)[:, 0].sqrt_().reshape(n, -1)
     has_distractor = torch.rand(n, 1, generator=gen) < 0.5
     # Ink: soft-edged stroke of per-image thickness (in units of the [-1, 1] square).
     pixel = 2.0 / size

@@ -56,6 +56,19 @@ def born(ctx: LifeContext, genome: Genome) -> GeneNet:
     return model
 
 
+def lifetime_schedule(n: int, steps: int, batch_size: int, generator: torch.Generator,
+                      device: torch.device) -> tuple[torch.Tensor, torch.Generator]:
+    """The batches of a lifetime, (steps, min(batch_size, n)) indices, and its augmentation generator on ``device``.
+
+    Both come from ``generator`` in a fixed order, so every trainer (one by one or a whole population at once)
+    draws the same batches and augmentations for the same individual.
+    """
+    order = batch_indices(n, steps, min(batch_size, n), generator)
+    aug_gen = torch.Generator(device=device)  # augmentation draws on the device: no host round trip per step
+    aug_gen.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    return order, aug_gen
+
+
 def train_on_task(
     model: GeneNet,
     task: Task,
@@ -80,9 +93,7 @@ def train_on_task(
         scale_masks = [(params[n], 1.0 - (1.0 - lt.gene_lr_scale) * m.to(dev, torch.float32))
                        for n, m in gene_masks(model, gene_channels).items() if n in params]
     x_all, y_all = task.train_x.to(dev), task.train_y.to(dev)
-    order = batch_indices(len(x_all), steps, min(lt.batch_size, len(x_all)), generator)
-    aug_gen = torch.Generator(device=dev)  # augmentation draws on the device: no host round trip per step
-    aug_gen.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    order, aug_gen = lifetime_schedule(len(x_all), steps, lt.batch_size, generator, dev)
     mean, std = ctx.dataset.mean, ctx.dataset.std
     losses: list[float] = []
     for step in range(steps):

@@ -14,14 +14,12 @@ PRIORITY = ("added", "dropped", "inherited", "gene", "none")
 
 
 def gene_strip(width: int, inherited: set[int], added: set[int], dropped: set[int], cells: int) -> Text:
-    """One layer's ``width`` channels squeezed into ``cells`` characters."""
-    cells = max(1, min(cells, width))
-    per = width / cells
+    """One layer's ``width`` channels in at most ``cells`` characters, each covering the same whole number."""
+    per = channels_per_cell(width, cells)
     text = Text()
-    for c in range(cells):
-        lo, hi = int(c * per), max(int((c + 1) * per), int(c * per) + 1)
+    for lo in range(0, width, per):
         present = set()
-        for ch in range(lo, hi):
+        for ch in range(lo, min(lo + per, width)):
             if ch in added:
                 present.add("added")
             elif ch in dropped:
@@ -34,6 +32,10 @@ def gene_strip(width: int, inherited: set[int], added: set[int], dropped: set[in
         char, style = CELL[kind]
         text.append(char, style=style)
     return text
+
+
+def channels_per_cell(width: int, cells: int) -> int:
+    return max(1, -(-width // max(cells, 1)))
 
 
 def render_learngene(state: RunState, individual: int | None, width: int) -> Text:
@@ -65,18 +67,18 @@ def render_learngene(state: RunState, individual: int | None, width: int) -> Tex
     out.append("\n\n")
     if parent is not None:
         for kind, label in (("inherited", "inherited"), ("added", "added"), ("dropped", "dropped"),
-                            ("none", "not in gene")):
+                            ("none", "not in")):
             char, style = CELL[kind]
             out.append(char, style=style)
-            out.append(f" {label}  ")
+            out.append(f" {label} ")
     else:
         out.append(CELL["gene"][0], style=CELL["gene"][1])
         out.append(" in gene  ")
         out.append(CELL["none"][0], style=CELL["none"][1])
-        out.append(" not in gene")
-    per = max(rec.layer_widths or [1]) / cells
+        out.append(" not in")
+    per = channels_per_cell(max(rec.layer_widths or [1]), cells)
     if per > 1:
-        out.append(f"   (one cell = up to {per:.1f} channels)", style="dim")
+        out.append(f" (1 cell: {per} ch)", style="dim")
     return out
 
 

@@ -18,9 +18,9 @@ class MutationHistory(Vertical):
     DEFAULT_CSS = """
     MutationHistory { height: 1fr; }
     MutationHistory #mutation-filters { height: 3; }
-    MutationHistory Select { width: 20; }
+    MutationHistory Select { width: 18; }
     MutationHistory Checkbox { width: auto; }
-    MutationHistory #mutation-count { padding: 1 1 0 1; color: $text-muted; }
+    MutationHistory #mutation-count { padding: 1 0 0 1; color: $text-muted; width: 1fr; }
     MutationHistory DataTable { height: 1fr; }
     """
 
@@ -28,13 +28,13 @@ class MutationHistory(Vertical):
         super().__init__(id=id)
         self.state: RunState | None = None
         self.individual: int | None = None
-        self.layers = 0
+        self.n_layers = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="mutation-filters"):
             yield Select([], prompt="any layer", id="filter-layer")
             yield Select([(op, op) for op in OPS], prompt="any op", id="filter-op")
-            yield Checkbox("selected lineage only", id="filter-lineage")
+            yield Checkbox("lineage", id="filter-lineage", tooltip="Only the selected individual's lineage")
             yield Label("", id="mutation-count")
         yield DataTable(id="mutation-table", cursor_type="row", zebra_stripes=True)
 
@@ -46,11 +46,11 @@ class MutationHistory(Vertical):
 
     def show(self, state: RunState, individual: int | None) -> None:
         self.state, self.individual = state, individual
-        layers = max((len(r.layer_widths) for r in state.individuals.values()), default=0) \
-            if self.layers == 0 else self.layers
-        if layers != self.layers:
-            self.layers = layers
-            self.query_one("#filter-layer", Select).set_options([(f"L{k}", k) for k in range(layers)])
+        n_layers = max((len(r.layer_widths) for r in state.individuals.values()), default=0) \
+            if self.n_layers == 0 else self.n_layers
+        if n_layers != self.n_layers:
+            self.n_layers = n_layers
+            self.query_one("#filter-layer", Select).set_options([(f"L{k}", k) for k in range(n_layers)])
         self._fill()
 
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -71,7 +71,7 @@ class MutationHistory(Vertical):
         rows = []
         total = 0
         for m in reversed(self.state.mutations):
-            if (layer is not Select.BLANK and m.layer != layer) or (op is not Select.BLANK and m.op != op) \
+            if (layer is not Select.NULL and m.layer != layer) or (op is not Select.NULL and m.op != op) \
                     or (lineage is not None and m.individual not in lineage):
                 continue
             total += 1
@@ -83,6 +83,6 @@ class MutationHistory(Vertical):
         table = self.query_one(DataTable)
         table.clear()
         table.add_rows(rows)
-        shown = f" (newest {MAX_ROWS})" if total > MAX_ROWS else ""
+        shown = f" (newest {MAX_ROWS} shown)" if total > MAX_ROWS else ""
         self.query_one("#mutation-count", Label).update(
-            f"{total} of {len(self.state.mutations)} mutations{shown}")
+            f"{total}/{len(self.state.mutations)}{shown}")

@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from gtl_tui.state import Changes, Individual, RunState
 from gtl_tui.widgets import fmt
 
-COLUMNS = (("id", "id"), ("parent", "parent"), ("tasks", "task classes"), ("gene", "gene"),
+COLUMNS = (("id", "id"), ("parent", "parent"), ("tasks", "tasks"), ("gene", "gene"),
            ("fitness", "fitness"), ("rank", "rank"), ("state", "state"))
 #: Sort keys by column (missing values last), and whether the column sorts descending first.
 SORT_KEYS = {
@@ -23,7 +23,7 @@ SORT_KEYS = {
     "state": (lambda r: ("training", "done", "waiting").index(r.state) if r.state in
               ("training", "done", "waiting") else 3, False),
 }
-SORT_ORDER = ("fitness", "rank", "id", "parent", "gene", "state", "tasks")
+SORT_ORDER = ("id", "fitness", "rank", "gene", "parent", "state", "tasks")
 
 
 class PopulationTable(DataTable):
@@ -104,7 +104,7 @@ class PopulationTable(DataTable):
         return (
             rec.id,
             "-" if rec.parent is None else str(rec.parent),
-            tasks if len(tasks) <= 28 else tasks[:27] + "…",
+            tasks if len(tasks) <= 22 else tasks[:21] + "…",
             f"{rec.fraction:.1%}",
             Text(fmt.fitness(rec.fitness), style="bold" if rec.rank == 1 else ""),
             "-" if rec.rank is None else str(rec.rank),

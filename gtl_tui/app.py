@@ -1,0 +1,403 @@
+"""The monitor: a thin App that polls an event source, folds events into a RunState and redraws the views.
+
+Views are redrawn per batch of events (one timer tick), never per event, and only the visible tab's heavier
+views are rebuilt; the others are marked stale and rebuilt when their tab is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from engine.control_client import ControlError
+from gtl_tui.screens.confirm import ConfirmScreen
+from gtl_tui.screens.help import HelpScreen
+from gtl_tui.sources import (
+    Controller,
+    EventSource,
+    LocalController,
+    LocalEventSource,
+    ReplayController,
+    ReplaySource,
+)
+from gtl_tui.state import Changes, RunState
+from gtl_tui.widgets.chart import FitnessChart
+from gtl_tui.widgets.elite import EliteView
+from gtl_tui.widgets.feed import EventFeed
+from gtl_tui.widgets.header import RunHeader
+from gtl_tui.widgets.learngene import LearngeneView
+from gtl_tui.widgets.lineage import LineageTree
+from gtl_tui.widgets.mutations import MutationHistory
+from gtl_tui.widgets.population import PopulationTable
+
+TABS = ("overview", "population", "lineage", "mutations", "learngene", "events")
+ENDED = ("finished", "stopped", "failed", "crashed")
+REPLAY_ACTIONS = {"replay_toggle", "replay_speed", "replay_step"}
+
+
+class ControlReply(Message):
+    """A control request came back (from a thread worker)."""
+
+    def __init__(self, cmd: str, args: dict[str, Any], reply: dict[str, Any] | None, error: str | None) -> None:
+        super().__init__()
+        self.cmd, self.args, self.reply, self.error = cmd, args, reply, error
+
+
+class MonitorApp(App[None]):
+    """Watch and steer one run.
+
+    Args:
+        run_dir: the run's directory (events.jsonl, control.sock, engine.pid).
+        replay: play the finished log back instead of following it (no engine commands).
+        speed: replay speed, log seconds per second.
+        event_source: anything with ``poll() -> list[Event]`` (default: follow ``run_dir``'s log).
+        controller: anything with ``request(cmd, **args) -> dict`` (default: the run's control socket).
+        refresh_interval: seconds between polls (raise it over a slow link).
+        clock: "now" for elapsed time and ETA (tests pass a fixed one).
+    """
+
+    CSS_PATH = "styles/monitor.tcss"
+    TITLE = "gtl-tui"
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume", tooltip="Pause the run after the current individual, or resume it",
+                id="pause"),
+        Binding("e", "export", "Export", tooltip="Export the selected (default: best) individual's learngene",
+                id="export"),
+        Binding("s", "stop", "Stop", tooltip="Stop the run (asks first)", id="stop"),
+        Binding("b", "select_best", "Best", tooltip="Select the best individual (and follow it)", id="best"),
+        Binding("question_mark", "help", "Help", tooltip="Show every key", id="help"),
+        Binding("q", "quit", "Quit", tooltip="Quit the monitor; the engine keeps running", id="quit"),
+        Binding("space", "replay_toggle", "Play/pause", tooltip="Pause or continue the replay", id="replay-toggle"),
+        Binding("plus,equals_sign", "replay_speed(2.0)", "Faster", tooltip="Replay twice as fast", id="faster"),
+        Binding("minus", "replay_speed(0.5)", "Slower", tooltip="Replay half as fast", id="slower"),
+        Binding("full_stop", "replay_step(1)", "Next gen", tooltip="Jump to the end of this generation",
+                id="next-gen"),
+        Binding("comma", "replay_step(-1)", "Prev gen", tooltip="Go back one generation", id="prev-gen"),
+        *[Binding(str(k + 1), f"show_tab('{tab}')", tab.title(), show=False, id=f"tab-{tab}")
+          for k, tab in enumerate(TABS)],
+    ]
+
+    def __init__(self, run_dir: str | Path, *, replay: bool = False, speed: float = 10.0,
+                 event_source: EventSource | None = None, controller: Controller | None = None,
+                 refresh_interval: float = 0.25, clock: Callable[[], float] | None = None,
+                 feed_size: int = 500) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.replay = replay
+        if event_source is None:
+            event_source = ReplaySource.from_run_dir(run_dir, speed=speed) if replay else LocalEventSource(run_dir)
+        self.source = event_source
+        self.controller = controller or (ReplayController() if replay else LocalController(run_dir))
+        self.refresh_interval = refresh_interval
+        if clock is None and isinstance(event_source, ReplaySource):
+            clock = lambda: event_source.log_time  # noqa: E731 - "now" is the replayed moment
+        self.feed_size = feed_size
+        self._clock = clock
+        self.state = self._new_state()
+        self.selected: int | None = None
+        """The individual the user picked; None follows the best."""
+        self._shown: int | None = None
+        self._stale: set[str] = set(TABS)
+        self._lineage_ids: set[int] = set()
+        self._synced = False
+
+    def _new_state(self) -> RunState:
+        return RunState(feed_size=self.feed_size, **({"clock": self._clock} if self._clock else {}))
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with TabbedContent(initial="overview", id="tabs"):
+            with TabPane("Overview", id="overview"):
+                yield FitnessChart(id="chart")
+                yield EliteView(id="elite")
+            with TabPane("Population", id="population"):
+                yield PopulationTable(id="population-table")
+            with TabPane("Lineage", id="lineage"):
+                yield LineageTree(id="lineage-tree")
+            with TabPane("Mutations", id="mutations"):
+                yield MutationHistory(id="mutation-history")
+            with TabPane("Learngene", id="learngene"):
+                with VerticalScroll():
+                    yield LearngeneView(id="learngene-view")
+            with TabPane("Events", id="events"):
+                yield EventFeed(max_lines=self.feed_size, id="feed")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # Kept: ``query_one`` looks at the active screen, which is a dialog while one is open.
+        self.header = self.query_one(RunHeader)
+        self.tabs = self.query_one(TabbedContent)
+        self.chart = self.query_one(FitnessChart)
+        self.elite = self.query_one(EliteView)
+        self.population_table = self.query_one(PopulationTable)
+        self.lineage_tree = self.query_one(LineageTree)
+        self.mutation_history = self.query_one(MutationHistory)
+        self.learngene_view = self.query_one(LearngeneView)
+        self.feed = self.query_one(EventFeed)
+        self.poll_events()
+        self.set_interval(self.refresh_interval, self.poll_events)
+
+    # ---- the update loop -----------------------------------------------------------------------------
+    def poll_events(self) -> None:
+        """One tick: read what is new, fold it, redraw what changed."""
+        events = self.source.poll()
+        alive = getattr(self.source, "engine_alive", None)
+        if callable(alive):
+            self.state.set_engine_alive(alive())
+        if events:
+            self.state.apply_all(events)
+        changes = self.state.take_changes()
+        if changes.any() or not self._synced or self.replay:
+            self.sync_views(changes)
+        else:
+            self.header.show(self.state, self.mode_badge())  # the clock moves on
+
+    def sync_views(self, changes: Changes) -> None:
+        state, first = self.state, not self._synced or changes.reset
+        self._synced = True
+        self.header.show(state, self.mode_badge())
+        if first or changes.stats:
+            gens = sorted(state.stats)
+            self.chart.set_data(gens, [state.stats[g].best for g in gens],
+                                                  [state.stats[g].mean for g in gens],
+                                                  [state.stats[g].worst for g in gens])
+        if first or changes.stats or changes.exports or changes.generation:
+            self.elite.show(state)
+        sel = self.selection()
+        self.population_table.sync(state, None if first else changes,
+                                             self.selected if self.selected is not None else sel)
+        feed = self.feed
+        if first:
+            feed.clear()
+        feed.origin = state.started_t
+        if changes.feed or first:
+            n = len(state.feed) if first else min(changes.feed, len(state.feed))
+            feed.add_events(list(state.feed)[-n:] if n else [])
+        moved = sel != self._shown
+        self._shown = sel
+        touched = changes.individuals
+        if first or moved or changes.generation or changes.stats or (touched and (
+                touched & self._lineage_ids or any(state.individuals[i].parent in self._lineage_ids
+                                                   for i in touched if i in state.individuals))):
+            self._stale.add("lineage")
+        if first or moved or (sel is not None and sel in touched):
+            self._stale.add("learngene")
+        if first or changes.mutations or moved:
+            self._stale.add("mutations")
+        self.refresh_tab(self.tabs.active)
+
+    def refresh_tab(self, tab: str) -> None:
+        """Rebuild a tab's view if it is stale (only the visible tab is rebuilt on each tick)."""
+        if tab not in self._stale:
+            return
+        self._stale.discard(tab)
+        sel = self.selection()
+        if tab == "lineage":
+            self.lineage_tree.show(self.state, sel)
+            self._lineage_ids = set(self.state.lineage(sel)) | self.state.descendants(sel) if sel is not None \
+                else set()
+        elif tab == "learngene":
+            self.learngene_view.show(self.state, sel)
+        elif tab == "mutations":
+            self.mutation_history.show(self.state, sel)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self.refresh_tab(event.pane.id)
+
+    def selection(self) -> int | None:
+        if self.selected is not None and self.selected in self.state.individuals:
+            return self.selected
+        best = self.state.best()
+        return best.id if best is not None else None
+
+    def mode_badge(self) -> str:
+        src = self.source
+        if not isinstance(src, ReplaySource):
+            return ""
+        end = " end" if src.done else ""
+        return f"REPLAY {src.speed:g}x {'▶' if src.playing and not src.done else '⏸'}{end}"
+
+    def on_population_table_selected(self, message: PopulationTable.Selected) -> None:
+        if message.individual != self.selected:
+            self.selected = message.individual
+            self.sync_views(Changes())
+
+    # ---- engine control ------------------------------------------------------------------------------
+    def _can_control(self, what: str) -> bool:
+        if self.replay:
+            self.notify(f"This is a replay: there is no engine to {what}.", severity="warning")
+            return False
+        status = self.state.status
+        if status in ENDED:
+            self.notify(f"The run has {status}: no engine to {what}."
+                        + (" The log shows where it stopped." if status == "crashed" else ""),
+                        title="engine not running", severity="warning")
+            return False
+        return True
+
+    @work(thread=True, exit_on_error=False, group="control")
+    def send_command(self, cmd: str, **args: Any) -> None:
+        """Blocking socket call, in a thread; the answer comes back as a ControlReply message."""
+        try:
+            reply, error = self.controller.request(cmd, **args), None
+        except (ControlError, OSError) as err:
+            reply, error = None, str(err)
+        self.post_message(ControlReply(cmd, args, reply, error))
+
+    def on_control_reply(self, message: ControlReply) -> None:
+        if message.error is not None:
+            self.notify(f"{message.cmd} failed: {message.error}", title="engine", severity="error", timeout=8)
+            return
+        reply = message.reply or {}
+        if message.cmd == "export":
+            path, scp = reply.get("path", "?"), reply.get("scp", "")
+            self.notify(f"{path}\n{scp}", title=f"learngene of #{message.args.get('individual')} exported",
+                        timeout=20)
+            if scp:
+                self.copy_to_clipboard(scp)
+            return
+        self.state.request(message.cmd)
+        self.sync_views(self.state.take_changes())
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.notify(f"{event.worker.name} failed: {event.worker.error}", severity="error", timeout=8)
+
+    def action_pause(self) -> None:
+        if isinstance(self.source, ReplaySource):
+            self.action_replay_toggle()
+            return
+        st = self.state
+        cmd = "resume" if st.paused or st.pause_requested else "pause"
+        if self._can_control(cmd):
+            self.send_command(cmd)
+
+    def action_export(self) -> None:
+        sel = self.selection()
+        if sel is None:
+            self.notify("No individual to export yet.", severity="warning")
+            return
+        if self._can_control("export"):
+            self.send_command("export", individual=sel)
+
+    def action_stop(self) -> None:
+        if not self._can_control("stop"):
+            return
+        name = self.state.run.name if self.state.run else str(self.run_dir)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.send_command("stop")
+
+        self.push_screen(ConfirmScreen(f"Stop the run [b]{name}[/b]?\nThe engine saves a checkpoint and "
+                                       "exits; `gtl-tui run --resume` continues it later."), answered)
+
+    def action_select_best(self) -> None:
+        self.selected = None
+        best = self.selection()
+        self.population_table.select_row(best)
+        self.sync_views(Changes())
+
+    def action_show_tab(self, tab: str) -> None:
+        self.tabs.active = tab
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_help()))
+
+    def key_help(self) -> list[tuple[str, str, str]]:
+        rows = []
+        for b in self.BINDINGS:
+            assert isinstance(b, Binding)
+            where = "replay" if b.action.split("(")[0] in REPLAY_ACTIONS else "monitor"
+            if b.action == "pause":
+                where = "monitor (replay: play/pause)"
+            rows.append((", ".join(self.get_key_display(Binding(k, "")) for k in b.key.split(",")),
+                         b.tooltip or b.description, where))
+        for b in PopulationTable.BINDINGS:
+            assert isinstance(b, Binding)
+            rows.append((self.get_key_display(b), b.tooltip or b.description, "population table"))
+        rows += [("↑ ↓ / click", "Select an individual (drives lineage, mutations, learngene)", "population table"),
+                 ("click header", "Sort by that column (again: reverse)", "population table"),
+                 ("tab / shift+tab", "Move focus", "everywhere"),
+                 ("ctrl+p", "Command palette: every action by name", "everywhere")]
+        return rows
+
+    # ---- replay --------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in REPLAY_ACTIONS and not isinstance(self.source, ReplaySource):
+            return False
+        return True
+
+    def action_replay_toggle(self) -> None:
+        if isinstance(self.source, ReplaySource):
+            self.source.toggle()
+            self.header.show(self.state, self.mode_badge())
+
+    def action_replay_speed(self, factor: float) -> None:
+        if isinstance(self.source, ReplaySource):
+            self.source.set_speed(self.source.speed * factor)
+            self.header.show(self.state, self.mode_badge())
+
+    def action_replay_step(self, step: int) -> None:
+        src = self.source
+        if not isinstance(src, ReplaySource):
+            return
+        target = src.generation_bound(step)
+        if target >= src.cursor:
+            events = src.events[src.cursor:target]
+            src.seek(target)
+            self.state.apply_all(events)
+            self.sync_views(self.state.take_changes())
+            return
+        src.seek(target)  # back: fold again from the start (folding is fast)
+        self.state = self._new_state()
+        self.state.apply_all(src.events[:target])
+        changes = self.state.take_changes()
+        changes.reset = True
+        self._stale = set(TABS)
+        self.sync_views(changes)
+
+    # ---- command palette -----------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Pause / resume the run", "Pause after the current individual, or resume",
+                            self.action_pause)
+        yield SystemCommand("Export learngene", "Export the selected (default: best) individual's learngene",
+                            self.action_export)
+        yield SystemCommand("Stop the run", "Stop the engine (asks first)", self.action_stop)
+        yield SystemCommand("Select the best individual", "Follow the best individual", self.action_select_best)
+        yield SystemCommand("Keys", "Show every key of the monitor", self.action_help)
+        for tab in TABS:
+            yield SystemCommand(f"Show {tab}", f"Open the {tab} tab", lambda t=tab: self.action_show_tab(t))
+        if isinstance(self.source, ReplaySource):
+            yield SystemCommand("Replay: play / pause", "Pause or continue the replay", self.action_replay_toggle)
+            yield SystemCommand("Replay: faster", "Double the replay speed", lambda: self.action_replay_speed(2.0))
+            yield SystemCommand("Replay: slower", "Halve the replay speed", lambda: self.action_replay_speed(0.5))
+            yield SystemCommand("Replay: next generation", "Jump to the end of this generation",
+                                lambda: self.action_replay_step(1))
+            yield SystemCommand("Replay: previous generation", "Go back one generation",
+                                lambda: self.action_replay_step(-1))
+
+
+def open_monitor(run_dir: Path, **kw: Any) -> None:
+    """Run the monitor in this terminal; on quit, say how to come back (the engine keeps running)."""
+    app = MonitorApp(run_dir, **kw)
+    app.run()
+    if kw.get("replay"):
+        return
+    status = app.state.status
+    if status in ENDED:
+        print(f"The run {status}. Its log and learngenes are in {run_dir}")
+    else:
+        print(f"The engine keeps running. Re-attach with: gtl-tui attach {run_dir}")

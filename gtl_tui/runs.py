@@ -1,0 +1,226 @@
+"""Run discovery and state, for ``gtl-tui ls``/``status`` and the control verbs. No torch import.
+
+A run's state comes from three places: the tail of its event log (a finished run's last event is
+``run_finished``), the lock its background engine holds on ``engine.pid`` (alive or not, immune to stale pid files),
+and, while the engine lives, its control socket (running, pausing, paused, stopping, starting). A run whose log
+does not end with ``run_finished`` and whose engine is gone has crashed; ``gtl-tui run --resume`` continues it.
+The log is read backwards from its end, so ``ls`` stays fast on long runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.control_client import SOCKET_NAME, ControlClient, ControlError
+from engine.daemon import PID_FILE, live_engine_pid
+from engine.events import EVENTS_FILE, Event, GenerationCompleted, RunFinished, RunStarted, parse_line
+
+CONFIG_FILE = "config.toml"
+LEARNGENES_DIR = "learngenes"
+FINISHED = {"completed": "finished", "stopped": "stopped", "failed": "failed"}
+#: States in which an engine process is alive.
+LIVE_STATES = ("starting", "running", "pausing", "paused", "stopping")
+_CHUNK = 1 << 16
+
+
+class RunError(ValueError):
+    """A run directory is missing or foreign, or its engine cannot do what was asked (one-line message)."""
+
+
+def check_run_dir(run_dir: str | Path) -> Path:
+    """A run directory that exists and holds a run; raises :class:`RunError` otherwise."""
+    p = Path(run_dir).expanduser()
+    if not p.is_dir():
+        raise RunError(f"{p}: no such run directory")
+    if not (p / CONFIG_FILE).is_file():
+        raise RunError(f"{p}: not a gtl-tui run directory (no {CONFIG_FILE})")
+    return p
+
+
+@dataclass
+class RunInfo:
+    """What ``ls`` and ``status`` show about one run."""
+
+    path: str
+    name: str
+    state: str  # one of LIVE_STATES, finished, stopped, failed, crashed
+    generation: int  # generations completed
+    generations: int | None
+    population: int | None
+    best_id: int | None
+    best_fitness: float | None
+    pid: int | None  # the live engine's pid
+    controllable: bool  # a background engine answers on control.sock
+    individual: int | None = None  # individuals done in the current generation (live engines only)
+    error: str | None = None
+    updated: float | None = None  # unix time of the last event
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LogTail:
+    last: Event | None = None
+    last_generation: GenerationCompleted | None = None
+    last_started: RunStarted | None = None
+
+
+def read_tail(path: Path, want_started: bool = False) -> LogTail:
+    """The last event, the last ``generation_completed`` and (when asked) the last ``run_started`` of a log,
+    reading backwards in chunks and parsing only the lines it needs. A torn last line is ignored."""
+    tail = LogTail()
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except OSError:
+        return tail
+    with f:
+        pos = f.seek(0, os.SEEK_END)
+        rest: bytes | None = None  # the (incomplete) first line of the chunk read last
+        while pos > 0:
+            n = min(_CHUNK, pos)
+            pos -= n
+            f.seek(pos)
+            data = f.read(n) + (rest if rest is not None else b"")
+            lines = data.split(b"\n")
+            if rest is None:
+                lines.pop()  # after the last newline: empty, or a torn line still being written
+            rest = lines.pop(0) if pos > 0 else None
+            for line in reversed(lines):
+                if _take(tail, line, want_started):
+                    return tail
+        if rest:
+            _take(tail, rest, want_started)
+    return tail
+
+
+def _take(tail: LogTail, line: bytes, want_started: bool) -> bool:
+    """Fold one line (seen newest first) into ``tail``; True when nothing more is needed."""
+    if not line.strip():
+        return False
+    if tail.last is None:
+        tail.last = parse_line(line)
+    if tail.last_generation is None and b'"generation_completed"' in line:
+        e = parse_line(line)
+        if isinstance(e, GenerationCompleted):
+            tail.last_generation = e
+    if want_started and tail.last_started is None and b'"run_started"' in line:
+        e = parse_line(line)
+        if isinstance(e, RunStarted):
+            tail.last_started = e
+    return (tail.last is not None and tail.last_generation is not None
+            and (tail.last_started is not None or not want_started))
+
+
+def _config_numbers(run_dir: Path) -> tuple[int | None, int | None]:
+    try:
+        evo = tomllib.loads((run_dir / CONFIG_FILE).read_text()).get("evolution", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None, None
+    gens, pop = evo.get("generations"), evo.get("population")
+    return (gens if isinstance(gens, int) else None, pop if isinstance(pop, int) else None)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def engine_status(run_dir: Path, timeout: float = 3.0) -> dict[str, Any] | None:
+    """The live engine's status reply, or None when nothing answers on the socket."""
+    if not (run_dir / SOCKET_NAME).exists():
+        return None
+    try:
+        with ControlClient(run_dir, timeout=timeout) as c:
+            return c.request("status")
+    except ControlError:
+        return None
+
+
+def read_run(run_dir: str | Path, *, query: bool = True) -> RunInfo:
+    """The state of the run in ``run_dir`` (``query``: ask a live engine for its exact state)."""
+    p = check_run_dir(run_dir)
+    generations, population = _config_numbers(p)
+    daemon_pid = live_engine_pid(p)
+    tail = read_tail(p / EVENTS_FILE, want_started=daemon_pid is None)
+    gc = tail.last_generation
+    info = RunInfo(path=str(p), name=p.name, state="crashed", generation=gc.generation + 1 if gc else 0,
+                   generations=generations, population=population,
+                   best_id=gc.elite_id if gc else None, best_fitness=gc.elite_fitness if gc else None,
+                   pid=None, controllable=False, updated=tail.last.t if tail.last else None)
+    if daemon_pid is not None:
+        info.pid = daemon_pid or None
+        reply = engine_status(p) if query else None
+        if reply is not None:
+            info.controllable = True
+            info.state = str(reply.get("state", "running"))
+            info.individual = reply.get("individual")
+            if isinstance(reply.get("generation"), int):
+                info.generation = reply["generation"]
+        else:
+            info.state = "running" if (p / SOCKET_NAME).exists() else "starting"
+        return info
+    if isinstance(tail.last, RunFinished):
+        info.state = FINISHED.get(tail.last.status, tail.last.status)
+        info.error = tail.last.error
+        if tail.last.best_fitness is not None:
+            info.best_id, info.best_fitness = tail.last.best_id, tail.last.best_fitness
+        return info
+    started = tail.last_started
+    if started is not None and _pid_alive(started.pid):
+        info.state, info.pid = "running", started.pid  # a foreground (--headless) engine: no control socket
+    return info
+
+
+def is_run_dir(p: Path) -> bool:
+    return p.is_dir() and (p / CONFIG_FILE).is_file() and ((p / EVENTS_FILE).exists() or (p / PID_FILE).exists()
+                                                          or (p / "checkpoints").is_dir())
+
+
+def find_runs(runs_dir: str | Path) -> list[RunInfo]:
+    """Every run directly under ``runs_dir``, oldest first."""
+    root = Path(runs_dir).expanduser()
+    if not root.is_dir():
+        raise RunError(f"{root}: no such runs directory" if not root.exists() else f"{root}: not a directory")
+    if is_run_dir(root):  # a run directory itself: list just that run
+        return [read_run(root)]
+    runs = [read_run(d) for d in sorted(root.iterdir()) if is_run_dir(d)]
+    return sorted(runs, key=lambda r: (r.updated or 0.0, r.name))
+
+
+def final_learngene(run_dir: Path) -> Path | None:
+    """The newest ``best-*`` learngene in ``learngenes/`` that has its manifest (else any newest one)."""
+    d = Path(run_dir) / LEARNGENES_DIR
+    if not d.is_dir():
+        return None
+    genes = [p for p in d.glob("*.safetensors") if p.with_suffix(".json").is_file()]
+    if not genes:
+        return None
+    return max(genes, key=lambda p: (p.name.startswith("best-"), p.stat().st_mtime))
+
+
+def age(t: float | None) -> str:
+    """'12s ago', '5m ago', '3h ago', '2d ago'."""
+    if t is None:
+        return "-"
+    s = max(0.0, time.time() - t)
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= n:
+            return f"{int(s // n)}{unit} ago"
+    return f"{int(s)}s ago"

@@ -1,0 +1,151 @@
+"""End-to-end engine runs on tiny configs: the event sequence, lineage, export, kill-and-resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import events as ev
+from engine.config import load_config
+from engine.learngene import load_learngene
+from engine.runner import create_run_dir, run_in_dir
+
+TINY = [
+    "evolution.population=4", "evolution.generations=3", "lifetime.steps=6", "lifetime.batch_size=16",
+    "data.glyph_classes=20", "data.glyph_images_per_class=20", "model.width=0.25", "run.device='cpu'",
+]
+
+
+def kinds(events: list[ev.Event]) -> list[str]:
+    return [e.kind for e in events]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    cfg = load_config(None, TINY)
+    run_dir = create_run_dir(cfg, tmp_path_factory.mktemp("runs"), "tiny")
+    finished = run_in_dir(run_dir)
+    assert finished.status == "completed"
+    return run_dir
+
+
+def test_event_sequence(tiny_run):
+    events, _ = ev.read_events(tiny_run / ev.EVENTS_FILE)
+    k = kinds(events)
+    assert k[0] == "run_started" and k[-1] == "run_finished"
+    assert k.count("generation_started") == 3 and k.count("generation_completed") == 3
+    assert k.count("individual_born") == 12 and k.count("individual_evaluated") == 12
+    assert k.count("checkpoint_saved") == 3 and k.count("learngene_exported") == 1
+    assert [e.seq for e in events] == list(range(len(events)))
+    # within a generation: born before started before evaluated, completed after all evaluations
+    gen1 = [e for e in events if getattr(e, "generation", None) == 1]
+    assert gen1[0].kind == "generation_started"
+    assert kinds(gen1).index("generation_completed") > max(i for i, x in enumerate(kinds(gen1))
+                                                         if x == "individual_evaluated")
+
+
+def test_lineage_and_tournaments(tiny_run):
+    events, _ = ev.read_events(tiny_run / ev.EVENTS_FILE)
+    born = {e.id: e for e in events if isinstance(e, ev.IndividualBorn)}
+    fitness = {e.id: e.fitness for e in events if isinstance(e, ev.IndividualEvaluated)}
+    winners = {e.winner for e in events if isinstance(e, ev.Tournament)}
+    for t in (e for e in events if isinstance(e, ev.Tournament)):
+        assert fitness[t.winner] == max(fitness[i] for i in t.group)
+    for b in born.values():
+        if b.generation == 0:
+            assert b.parent is None and b.mutations == []
+        else:
+            assert born[b.parent].generation == b.generation - 1
+            completed = [e for e in events if isinstance(e, ev.GenerationCompleted)]
+            elites = {c.elite_id for c in completed}
+            assert b.parent in winners or b.parent in elites
+        assert len(set(b.task)) == 5 and len(b.channels) == len(b.layer_widths)
+        assert b.gene_sizes == [len(c) for c in b.channels]
+    meta_train = set(range(20)) - set()  # the tasks come only from meta-train classes
+    from engine.data import load_dataset
+
+    ds = load_dataset(load_config(None, TINY).data)
+    meta_train = set(ds.splits["train"])
+    assert all(set(b.task) <= meta_train for b in born.values())
+
+
+def test_exported_learngene(tiny_run):
+    events, _ = ev.read_events(tiny_run / ev.EVENTS_FILE)
+    exported = next(e for e in events if isinstance(e, ev.LearngeneExported))
+    gene, manifest = load_learngene(exported.path)
+    completed = [e for e in events if isinstance(e, ev.GenerationCompleted)]
+    assert manifest["fitness"] == max(c.best for c in completed) == exported.fitness
+    assert manifest["lineage"][-1]["generation"] == 0 and manifest["lineage"][0]["id"] == exported.individual
+    assert manifest["config_hash"] == load_config(tiny_run / "config.toml").hash()
+    assert 0.12 < manifest["fraction"] < 0.3 and manifest["arch"] == "conv4"
+    assert "version" in manifest and manifest["config"]["evolution"]["population"] == 4
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gtl_tui.cli", *args]
+
+
+def _history(run_dir: Path) -> dict[int, tuple[float, float, float]]:
+    """Fitness per generation (the last record of each, since a resumed generation is re-run)."""
+    events, _ = ev.read_events(run_dir / ev.EVENTS_FILE)
+    return {e.generation: (e.best, e.mean, e.worst) for e in events if isinstance(e, ev.GenerationCompleted)}
+
+
+def _best_gene(run_dir: Path):
+    path = next((run_dir / "learngenes").glob("best-*.safetensors"))
+    return load_learngene(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", ["checkpoint_saved", "individual_evaluated"])
+def test_kill_and_resume_equals_uninterrupted(tmp_path, kill_after):
+    sets = [a for s in TINY + ["evolution.generations=4"] for a in ("--set", s)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ref = subprocess.run(_cli("run", "--headless", "--runs-dir", str(tmp_path), "--name", "ref", *sets),
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    victim = subprocess.Popen(_cli("run", "--headless", "--runs-dir", str(tmp_path), "--name", "victim", *sets),
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "victim" / ev.EVENTS_FILE
+    deadline = time.time() + 120
+    # kill in generation 1: after its first evaluation, or right after checkpoint 1 was written
+    target = 1 if kill_after == "checkpoint_saved" else 2
+    while time.time() < deadline:
+        events, _ = ev.read_events(log) if log.exists() else ([], 0)
+        hits = [e for e in events if e.kind == kill_after]
+        if len(hits) >= target + (3 if kill_after == "individual_evaluated" else 0):
+            break
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    events, _ = ev.read_events(log)
+    assert not any(e.kind == "run_finished" for e in events), "killed too late"
+    resumed = subprocess.run(_cli("run", "--headless", "--resume", str(tmp_path / "victim")),
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _history(tmp_path / "victim") == _history(tmp_path / "ref")
+    g_ref, m_ref = _best_gene(tmp_path / "ref")
+    g_vic, m_vic = _best_gene(tmp_path / "victim")
+    assert g_ref.channels == g_vic.channels and m_ref["fitness"] == m_vic["fitness"]
+    assert all(torch.equal(g_ref.tensors[k], g_vic.tensors[k]) for k in g_ref.tensors)
+    events, _ = ev.read_events(log)
+    starts = [e for e in events if isinstance(e, ev.RunStarted)]
+    assert len(starts) == 2 and starts[1].resumed_from is not None
+    assert events[-1].kind == "run_finished" and events[-1].status == "completed"
+
+
+def test_resume_with_other_config_is_refused(tiny_run, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run, other)
+    (other / "config.toml").write_text(load_config(None, TINY + ["lifetime.steps=7"]).to_toml())
+    with pytest.raises(ValueError, match="another config"):
+        run_in_dir(other)

@@ -1,0 +1,188 @@
+"""The population trainer computes what the one-by-one trainer computes (CPU, fp32).
+
+Tolerance: after 4 SGD steps (momentum 0.9, weight decay, augmentation, gene learning-rate scaling), every weight
+and BatchNorm statistic of individual k agrees with the same individual trained alone to atol 1e-4 / rtol 1e-4
+(grouped and plain convolutions round differently); fitness (held-out accuracy) is equal.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.config import Config
+from engine.data import load_dataset, partition_classes
+from engine.data.tasks import augment
+from engine.evolution.individual import Genome, LifeResult
+from engine.evolution.lifetime import LifeContext, born
+from engine.evolution.trainers import SequentialTrainer, make_trainer
+from engine.learngene import extract, random_channels
+from engine.models import available_models, create_model
+from engine.population import PopulationNet, PopulationTrainer
+from engine.population.batches import augment_draws, crop_flip
+from engine.seeding import torch_generator
+from engine.signals import RunSignals, StopRequested
+
+ATOL = RTOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    torch.set_num_threads(1)
+    cfg = Config.model_validate({"data": {"glyph_classes": 20, "glyph_images_per_class": 20}})
+    return load_dataset(cfg.data)
+
+
+def make_ctx(dataset, arch: str = "conv4", device: str = "cpu", **sections) -> LifeContext:
+    raw = {
+        "model": {"arch": arch, "width": 0.25},
+        "data": {"glyph_classes": 20, "glyph_images_per_class": 20},
+        "lifetime": {"steps": 4, "batch_size": 16, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
+                     "gene_lr_scale": 0.5},
+        "run": {"trainer": "population"},
+    }
+    for key, value in sections.items():
+        raw.setdefault(key, {}).update(value)
+    cfg = Config.model_validate(raw)
+    partition = partition_classes(dataset, cfg.data.heldout_fraction, seed=cfg.data.glyph_seed)
+    return LifeContext(cfg=cfg, dataset=dataset, partition=partition, device=torch.device(device))
+
+
+def make_genomes(ctx: LifeContext, n: int, with_genes: bool = True) -> list[Genome]:
+    """n genomes with their own tasks; all but the first carry a learngene (so gene scaling is exercised)."""
+    cfg = ctx.cfg
+    pool = ctx.dataset.splits["train"]
+    genomes = []
+    for i in range(n):
+        g = torch_generator(7, "test-genome", i)
+        perm = torch.randperm(len(pool), generator=g)[:cfg.task.ways].tolist()
+        ancestor = create_model(cfg.model.arch, cfg.task.ways, width=cfg.model.width, generator=g)
+        channels = random_channels(ancestor.gene_spec().widths, 0.45, g)
+        gene = extract(ancestor, channels) if with_genes and i > 0 else None
+        genomes.append(Genome(id=100 + i, generation=1, parent=None, task=[pool[j] for j in perm],
+                              channels=channels, gene=gene))
+    return genomes
+
+
+def run(trainer, genomes: list[Genome], safe_point=lambda: None) -> tuple[list[LifeResult], list[str]]:
+    calls: list[str] = []
+    results = trainer.train_generation(genomes, on_start=lambda gm: calls.append(f"start {gm.id}"),
+                                       on_done=lambda gm, r: calls.append(f"done {gm.id}"), safe_point=safe_point)
+    return results, calls
+
+
+def assert_same(a: list[LifeResult], b: list[LifeResult], atol: float = ATOL, rtol: float = RTOL) -> None:
+    assert [r.id for r in a] == [r.id for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        assert set(ra.state) == set(rb.state)
+        for key in ra.state:
+            torch.testing.assert_close(ra.state[key], rb.state[key], atol=atol, rtol=rtol,
+                                       msg=lambda m, k=key, i=ra.id: f"individual {i}, {k}: {m}")
+        assert ra.fitness == rb.fitness
+        assert ra.lifetime_fitness == rb.lifetime_fitness
+        assert ra.critic_fitness == rb.critic_fitness
+        assert ra.train_loss == pytest.approx(rb.train_loss, rel=1e-4, abs=1e-5)
+        assert ra.images == rb.images
+
+
+@pytest.mark.parametrize("arch", available_models())
+def test_population_equivalence_every_model(dataset, arch):
+    """Individual k of the population network ends with the weights, BN statistics and fitness it has alone."""
+    ctx = make_ctx(dataset, arch)
+    genomes = make_genomes(ctx, 3)
+    seq, _ = run(SequentialTrainer(ctx), genomes)
+    pop, calls = run(PopulationTrainer(ctx), genomes)
+    assert_same(pop, seq)
+    assert sorted(calls) == sorted([f"start {g.id}" for g in genomes] + [f"done {g.id}" for g in genomes])
+    # the lifetime really changed the weights, and BN statistics moved away from their birth values
+    birth = born(ctx, genomes[0]).state_dict()
+    bn_key = next(k for k in birth if k.endswith("running_mean"))
+    assert not torch.allclose(pop[0].state[bn_key], birth[bn_key])
+    assert int(pop[0].state[bn_key.replace("running_mean", "num_batches_tracked")]) == ctx.cfg.lifetime.steps
+
+
+def test_population_equivalence_chunked(dataset):
+    """P = 5 in chunks of 2 (2 + 2 + 1 ... balanced to 2, 2, 1) gives what one chunk of 5 gives."""
+    genomes = make_genomes(make_ctx(dataset), 5)
+    whole, _ = run(PopulationTrainer(make_ctx(dataset)), genomes)
+    chunked_trainer = PopulationTrainer(make_ctx(dataset, run={"max_population_chunk": 2}))
+    chunked, calls = run(chunked_trainer, genomes)
+    assert_same(chunked, whole, atol=1e-5, rtol=1e-5)
+    assert calls[:4] == [f"start {genomes[0].id}", f"start {genomes[1].id}", f"done {genomes[0].id}",
+                         f"done {genomes[1].id}"]
+    assert {k[0] for k in chunked_trainer._steps} == {1, 2}
+
+
+def test_population_equivalence_without_augmentation_or_momentum(dataset):
+    ctx = make_ctx(dataset, data={"augment": False}, lifetime={"momentum": 0.0, "gene_lr_scale": 1.0})
+    genomes = make_genomes(ctx, 3)
+    assert_same(run(PopulationTrainer(ctx), genomes)[0], run(SequentialTrainer(ctx), genomes)[0])
+
+
+def test_population_equivalence_mixed_fitness_and_birth_states(dataset):
+    """Critic fitness (scored one by one) and non-Lamarckian inheritance (birth weights) match too."""
+    ctx = make_ctx(dataset, fitness={"kind": "mixed", "critics": 1, "critic_steps": 2},
+                   evolution={"lamarckian": False})
+    genomes = make_genomes(ctx, 2)
+    pop, _ = run(PopulationTrainer(ctx), genomes)
+    assert_same(pop, run(SequentialTrainer(ctx), genomes)[0])
+    assert pop[0].critic_fitness is not None
+    for key, t in born(ctx, genomes[0]).state_dict().items():
+        assert torch.equal(pop[0].state[key], t)
+
+
+def test_population_augmentation_equals_augment():
+    """The vectorised crop-and-flip with pre-drawn numbers equals ``augment`` drawing them itself."""
+    x = torch.randn(3, 6, 3, 32, 32)
+    for k in range(3):
+        g_ref, g_pop = torch.Generator().manual_seed(k), torch.Generator().manual_seed(k)
+        offsets, flips = augment_draws(g_pop, 2, 6, 32)
+        for s in range(2):
+            expected = augment(x[k], g_ref)
+            out = crop_flip(x[k:k + 1], offsets[s][:, None], flips[s][None])  # (1, B, H, W, C)
+            assert torch.equal(out[0].permute(0, 3, 1, 2), expected)
+
+
+def test_population_pauses_and_stops_at_every_step(dataset):
+    ctx = make_ctx(dataset)
+    genomes = make_genomes(ctx, 2, with_genes=False)
+    count = 0
+
+    def counting() -> None:
+        nonlocal count
+        count += 1
+
+    run(PopulationTrainer(ctx), genomes, counting)
+    assert count >= ctx.cfg.lifetime.steps
+    signals = RunSignals()
+    signals.request_stop()
+    with pytest.raises(StopRequested):
+        run(PopulationTrainer(ctx), genomes, signals.safe_point)
+
+
+def test_population_trainer_is_registered_and_chosen_by_config(dataset):
+    assert isinstance(make_trainer(make_ctx(dataset)), PopulationTrainer)
+    assert make_trainer(make_ctx(dataset, run={"trainer": "auto"})).name == "sequential"  # CPU default
+
+
+def test_population_net_rejects_unknown_modules():
+    model = create_model("conv4", 5, width=0.25, generator=torch.Generator().manual_seed(0))
+    model.blocks[0].act = torch.nn.PReLU()
+    with pytest.raises(TypeError, match="PReLU"):
+        PopulationNet(model, 2)
+
+
+@pytest.mark.gpu
+def test_population_generation_learns_in_bf16_on_cuda(dataset):
+    """A generation in bf16 / channels_last on the GPU learns its tasks (well above chance)."""
+    ctx = make_ctx(dataset, device="cuda", lifetime={"steps": 80, "batch_size": 32, "gene_lr_scale": 1.0},
+                   run={"compile": False})
+    genomes = make_genomes(ctx, 4)
+    trainer = PopulationTrainer(ctx)
+    results, _ = run(trainer, genomes)
+    assert trainer.precision.bf16 and trainer.precision.channels_last
+    mean_fit = sum(r.fitness for r in results) / len(results)
+    assert mean_fit > 1 / ctx.cfg.task.ways + 0.2, mean_fit
+    assert all(t.device.type == "cpu" and t.dtype != torch.bfloat16 for t in results[0].state.values())
+    seq, _ = run(SequentialTrainer(ctx), genomes[:1])
+    assert abs(seq[0].fitness - results[0].fitness) < 0.25

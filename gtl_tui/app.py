@@ -69,7 +69,7 @@ class MonitorApp(App[None]):
     CSS_PATH = "styles/monitor.tcss"
     TITLE = "gtl-tui"
     BINDINGS = [
-        Binding("p", "pause", "Pause/resume", tooltip="Pause the run after the current individual, or resume it",
+        Binding("p", "pause", "Pause/resume", tooltip="Pause the run (the engine confirms), or resume it",
                 id="pause"),
         Binding("e", "export", "Export", tooltip="Export the selected (default: best) individual's learngene",
                 id="export"),
@@ -319,17 +319,21 @@ class MonitorApp(App[None]):
         rows = []
         for b in self.BINDINGS:
             assert isinstance(b, Binding)
-            where = "replay" if b.action.split("(")[0] in REPLAY_ACTIONS else "monitor"
-            if b.action == "pause":
+            name = b.action.split("(")[0]
+            if name == "show_tab":
+                continue
+            where = "replay" if name in REPLAY_ACTIONS else "monitor"
+            if name == "pause":
                 where = "monitor (replay: play/pause)"
             rows.append((", ".join(self.get_key_display(Binding(k, "")) for k in b.key.split(",")),
                          b.tooltip or b.description, where))
+        rows.append((f"1-{len(TABS)}", "Show a tab: " + ", ".join(TABS), "monitor"))
         for b in PopulationTable.BINDINGS:
             assert isinstance(b, Binding)
             rows.append((self.get_key_display(b), b.tooltip or b.description, "population table"))
-        rows += [("↑ ↓ / click", "Select an individual (drives lineage, mutations, learngene)", "population table"),
+        rows += [("↑ ↓ / click", "Select an individual: drives lineage, mutations, learngene", "population table"),
                  ("click header", "Sort by that column (again: reverse)", "population table"),
-                 ("tab / shift+tab", "Move focus", "everywhere"),
+                 ("tab, shift+tab", "Move the focus", "everywhere"),
                  ("ctrl+p", "Command palette: every action by name", "everywhere")]
         return rows
 

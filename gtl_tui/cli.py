@@ -85,6 +85,41 @@ def models() -> None:
         typer.echo(m)
 
 
+
+RunDirArg = Annotated[Path, typer.Argument(help="The run directory (holds events.jsonl).", show_default=False)]
+
+
+def _monitorable(run_dir: Path) -> Path:
+    """The run directory, or a one-line error and exit code 2."""
+    from gtl_tui.sources import run_dir_problem
+
+    problem = run_dir_problem(run_dir)
+    if problem is not None:
+        raise fail(f"error: {problem}")
+    return run_dir
+
+
+@app.command()
+def attach(
+    run_dir: RunDirArg,
+    refresh: Annotated[float, typer.Option("--refresh", min=0.05, help="Seconds between reads of the log.")] = 0.25,
+) -> None:
+    """Open the monitor on a run (running or not); quitting leaves the engine running."""
+    from gtl_tui.app import open_monitor
+
+    open_monitor(_monitorable(run_dir), refresh_interval=refresh)
+
+
+@app.command()
+def replay(
+    run_dir: RunDirArg,
+    speed: Annotated[float, typer.Option("--speed", min=0.125, help="Log seconds per second of replay.")] = 10.0,
+) -> None:
+    """Play a run's event log back through the monitor (space pauses, +/- speed, ./, step by generation)."""
+    from gtl_tui.app import open_monitor
+
+    open_monitor(_monitorable(run_dir), replay=True, speed=speed)
+
 from gtl_tui import verbs  # noqa: E402 (ls, status, pause, resume, stop, export)
 
 verbs.register(app)

@@ -30,7 +30,7 @@ from engine.signals import RunSignals
 from gtl_tui.cli import app
 from gtl_tui.runs import read_run, read_tail
 
-SHRINK = ["evolution.population=4", "evolution.generations=3", "lifetime.steps=5", "lifetime.batch_size=16",
+SHRINK = ["evolution.population=4", "evolution.generations=3", "lifetime.steps=40", "lifetime.batch_size=16",
           "data.glyph_classes=20", "data.glyph_images_per_class=20", "model.width=0.25", "run.device=cpu"]
 runner = CliRunner()
 
@@ -59,7 +59,8 @@ def kinds(run: Path) -> list[str]:
 
 
 @pytest.fixture
-def runs_dir() -> Iterator[Path]:
+def runs_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the engines inherit it: no thread oversubscription on 2 cores
     d = Path(tempfile.mkdtemp(prefix="gtl", dir="/tmp"))
     yield d
     for run in d.iterdir():  # never leave an engine behind

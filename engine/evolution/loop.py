@@ -31,6 +31,8 @@ from engine.seeding import numpy_generator, torch_generator
 from engine.signals import RunSignals
 
 LEARNGENES_DIR = "learngenes"
+#: The best learngene of generation 0, exported once when that generation completes.
+GEN0_NAME = "gen0-best"
 
 
 class Evolution:
@@ -160,6 +162,8 @@ class Evolution:
             self.generation = g + 1
         path = self._save()
         self.writer.emit(ev.CheckpointSaved(generation=g, path=str(path.relative_to(self.run_dir))))
+        if g == 0:  # the generation-0 baseline of `gtl-tui evaluate` (written once, no event: not a user export)
+            self.export(out=self.run_dir / LEARNGENES_DIR / GEN0_NAME, reason="gen0", emit=False)
 
     def _next_generation(self, fitness: list[float], trained: dict[int, Any]) -> list[Genome]:
         cfg, g = self.cfg, self.generation
@@ -256,7 +260,7 @@ class Evolution:
                 "best_id": elite.get("id"), "best_fitness": elite.get("fitness"), "pid": os.getpid()}
 
     def export(self, individual: int | None = None, out: str | Path | None = None,
-               reason: str = "request") -> tuple[Path, Path]:
+               reason: str = "request", emit: bool = True) -> tuple[Path, Path]:
         """Write a learngene (default: the elite) as .safetensors + .json; emits ``learngene_exported``."""
         with self._lock:
             if individual is None or (self.elite and individual == self.elite["id"]):
@@ -278,6 +282,7 @@ class Evolution:
                     "config_hash": self.cfg.hash(), "version": engine.__version__, "dataset": self.cfg.data.dataset,
                     "image_size": self.cfg.data.image_size, "width": self.cfg.model.width, "created": time.time()}
         weights, meta = save_learngene(gene, Path(out) if out else default, manifest)
-        self.writer.emit(ev.LearngeneExported(path=str(weights), individual=ind, fitness=fitness,
-                                              fraction=round(gene.fraction, 5), reason=reason))
+        if emit:
+            self.writer.emit(ev.LearngeneExported(path=str(weights), individual=ind, fitness=fitness,
+                                                  fraction=round(gene.fraction, 5), reason=reason))
         return weights, meta

@@ -23,12 +23,15 @@ class ConvBlock(nn.Module):
 
 
 class Conv4(GeneNet):
-    """Features are the flattened last block: 64*width x (image_size/16)^2 (256 at 32x32, 1600 at 84x84)."""
+    """Features are the flattened last block: 64*width x (image_size/16)^2 (256 at 32x32, 1600 at 84x84).
+
+    ``extra_layers`` appends unpooled conv blocks at the top (the PIM layers of deeper descendants).
+    """
 
     arch = "conv4"
 
     def __init__(self, num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32,
-                 depth: int = 4) -> None:
+                 depth: int = 4, extra_layers: int = 0) -> None:
         super().__init__()
         ch = scaled(64, width)
         side = image_size
@@ -38,6 +41,7 @@ class Conv4(GeneNet):
             side //= 2
         if side < 1:
             raise ValueError(f"conv4: image_size {image_size} is too small for {depth} pooling stages")
+        blocks += [ConvBlock(ch, ch, pool=False) for _ in range(extra_layers)]  # PIM layers of deeper descendants
         self.blocks = nn.Sequential(*blocks)
         self.flatten = nn.Flatten()
         self.feature_dim = ch * side * side
@@ -51,5 +55,6 @@ class Conv4(GeneNet):
 
 
 @register_model("conv4")
-def conv4(num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32) -> Conv4:
-    return Conv4(num_classes, width=width, in_channels=in_channels, image_size=image_size)
+def conv4(num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32,
+          extra_layers: int = 0) -> Conv4:
+    return Conv4(num_classes, width=width, in_channels=in_channels, image_size=image_size, extra_layers=extra_layers)

@@ -40,7 +40,7 @@ def _factory(name: str) -> ModelFactory:
 
 
 def create_model(name: str, num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32,
-                 generator: torch.Generator | None = None) -> GeneNet:
+                 generator: torch.Generator | None = None, extra_layers: int = 0) -> GeneNet:
     """Build model ``name`` on the CPU with every parameter initialised from ``generator``.
 
     The modules are built on the meta device and then materialised, so construction never draws from (or

@@ -4,6 +4,9 @@ Four residual blocks of widths (64, 160, 320, 640) x width. A block: three conv3
 first two), plus a conv1x1-BN shortcut, added, LeakyReLU 0.1, 2x2 max pool. Global average pool at the end.
 Gene slots per block: conv1 out, conv2 out, block out; conv3 and the shortcut both write the block-out slot, so
 the residual sum stays inside the gene.
+
+``extra_layers`` appends :class:`ExtraBlock` s (the PIM blocks of deeper descendants): no pool, an identity
+shortcut and no activation after the sum, so a residual branch that is zero on a channel passes it unchanged.
 """
 
 from __future__ import annotations
@@ -40,15 +43,39 @@ class ResBlock(nn.Module):
         return self.pool(self.act3(out))
 
 
+class ExtraBlock(nn.Module):
+    """x + bn3(conv3(act(bn2(conv2(act(bn1(conv1(x)))))))), same width in and out, no pool."""
+
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(ch)
+        self.act1 = nn.LeakyReLU(0.1)
+        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(ch)
+        self.act2 = nn.LeakyReLU(0.1)
+        self.conv3 = nn.Conv2d(ch, ch, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(ch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.act2(self.bn2(self.conv2(out)))
+        return x + self.bn3(self.conv3(out))
+
+
 class ResNet12(GeneNet):
     arch = "resnet12"
 
-    def __init__(self, num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32) -> None:
+    def __init__(self, num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32,
+                 extra_layers: int = 0) -> None:
         super().__init__()
         if image_size < 2 ** len(WIDTHS):
             raise ValueError(f"resnet12: image_size {image_size} is too small for {len(WIDTHS)} pooling stages")
         chans = [scaled(c, width) for c in WIDTHS]
-        self.blocks = nn.Sequential(*(ResBlock(i, o) for i, o in zip([in_channels, *chans[:-1]], chans, strict=True)))
+        blocks: list[nn.Module] = [ResBlock(i, o) for i, o in zip([in_channels, *chans[:-1]], chans, strict=True)]
+        blocks += [ExtraBlock(chans[-1]) for _ in range(extra_layers)]
+        self.num_main = len(chans)
+        self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.feature_dim = chans[-1]
@@ -56,7 +83,7 @@ class ResNet12(GeneNet):
 
     def _gene_convs(self) -> list[tuple[str, str | None, int, int]]:
         refs: list[tuple[str, str | None, int, int]] = []
-        for b in range(len(self.blocks)):
+        for b in range(self.num_main):
             p, base = f"blocks.{b}.", 3 * b
             prev = base - 1  # the previous block's out slot; -1 (the image) for the first block
             refs += [
@@ -65,6 +92,11 @@ class ResNet12(GeneNet):
                 (p + "conv3", p + "bn3", base + 1, base + 2),
                 (p + "shortcut_conv", p + "shortcut_bn", prev, base + 2),
             ]
+        out = 3 * self.num_main - 1  # the last block's out slot: extra blocks add their residual into it
+        for k in range(len(self.blocks) - self.num_main):
+            p, s = f"blocks.{self.num_main + k}.", 3 * self.num_main + 2 * k
+            refs += [(p + "conv1", p + "bn1", out, s), (p + "conv2", p + "bn2", s, s + 1),
+                     (p + "conv3", p + "bn3", s + 1, out)]
         return refs
 
     def features(self, x: Tensor) -> Tensor:
@@ -72,5 +104,7 @@ class ResNet12(GeneNet):
 
 
 @register_model("resnet12")
-def resnet12(num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32) -> ResNet12:
-    return ResNet12(num_classes, width=width, in_channels=in_channels, image_size=image_size)
+def resnet12(num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32,
+             extra_layers: int = 0) -> ResNet12:
+    return ResNet12(num_classes, width=width, in_channels=in_channels, image_size=image_size,
+                    extra_layers=extra_layers)

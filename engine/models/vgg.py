@@ -13,10 +13,13 @@ VGG11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 
 class VGG(GeneNet):
-    """Each conv is a :class:`ConvBlock` (``blocks.i.conv`` / ``blocks.i.bn``), pooled where the config says."""
+    """Each conv is a :class:`ConvBlock` (``blocks.i.conv`` / ``blocks.i.bn``), pooled where the config says.
+
+    ``extra_layers`` appends unpooled conv blocks at the top (the PIM layers of deeper descendants).
+    """
 
     def __init__(self, cfg: list[int | str], arch: str, num_classes: int, *, width: float = 1.0,
-                 in_channels: int = 3, image_size: int = 32) -> None:
+                 in_channels: int = 3, image_size: int = 32, extra_layers: int = 0) -> None:
         super().__init__()
         self.arch = arch
         blocks = []
@@ -30,6 +33,7 @@ class VGG(GeneNet):
             ch, side = out, side // 2 if pool else side
         if side < 1:
             raise ValueError(f"{arch}: image_size {image_size} is too small for its pooling stages")
+        blocks += [ConvBlock(ch, ch, pool=False) for _ in range(extra_layers)]  # PIM layers of deeper descendants
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
@@ -44,5 +48,7 @@ class VGG(GeneNet):
 
 
 @register_model("vgg11")
-def vgg11(num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32) -> VGG:
-    return VGG(VGG11, "vgg11", num_classes, width=width, in_channels=in_channels, image_size=image_size)
+def vgg11(num_classes: int, *, width: float = 1.0, in_channels: int = 3, image_size: int = 32,
+          extra_layers: int = 0) -> VGG:
+    return VGG(VGG11, "vgg11", num_classes, width=width, in_channels=in_channels, image_size=image_size,
+               extra_layers=extra_layers)

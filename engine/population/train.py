@@ -57,7 +57,9 @@ class PopulationStep:
         with pr.autocast():
             logits = self.net(x)  # (B, P, K)
         b, p, k = logits.shape
-        per = F.cross_entropy(logits.float().reshape(b * p, k), y.t().reshape(b * p), reduction="none")
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()
+        per = F.cross_entropy(logits.reshape(b * p, k), y.t().reshape(b * p), reduction="none")
         per = per.view(b, p).mean(0)
         return per.sum(), per
 

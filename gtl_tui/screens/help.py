@@ -18,7 +18,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close help")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 84; max-width: 100%; height: auto; max-height: 90%;
+    HelpScreen > VerticalScroll { width: 96; max-width: 100%; height: auto; max-height: 90%;
         border: thick $primary; background: $surface; padding: 0 1; }
     """
 
@@ -30,8 +30,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         table = Table(box=None, expand=True, show_header=True, header_style="bold")
         table.add_column("key", style="bold cyan", no_wrap=True)
-        table.add_column("action")
-        table.add_column("where", style="dim")
+        table.add_column("action", ratio=3)
+        table.add_column("where", style="dim", ratio=1)
         for key, what, where in self.keys:
             table.add_row(key, what, where)
         with VerticalScroll():

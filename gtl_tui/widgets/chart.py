@@ -80,11 +80,11 @@ def render_chart(series: dict[str, list[float]], generations: list[int], width: 
             row.append(chr(0x2800 + bits[r][c]) if bits[r][c] else " ", style=style[r][c] or "")
         lines.append(row)
     axis = [" "] * cols
-    ticks = {0: generations[0]} if n == 1 else {0: generations[0], cols - 1: generations[-1]}
-    if n > 2 and cols > 30:
-        ticks[(cols - 1) // 2] = generations[(n - 1) // 2]
-    for c, g in sorted(ticks.items()):
-        label = f"g{g}"
+    step = next((k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+                 if n == 1 or k * (cols - 1) / (n - 1) >= 8), n)
+    for i in list(range(0, n, step)) + [n - 1]:
+        c = round(i * (cols - 1) / (n - 1)) if n > 1 else 0
+        label = f"g{generations[i]}"
         start = min(max(c - len(label) // 2, 0), cols - len(label))
         if all(ch == " " for ch in axis[max(start - 1, 0):start + len(label) + 1]):
             axis[start:start + len(label)] = list(label)

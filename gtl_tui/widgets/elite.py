@@ -33,8 +33,8 @@ class EliteView(Static):
                            f"({'·'.join(str(s) for s in rec.gene_sizes)} ch)")
                 out.append(f"\n  tasks: {', '.join(rec.task_names)}", style="dim")
             out.append(f"\ngen {last.generation}: best {fmt.fitness(last.best)} (#{last.best_id})  "
-                       f"mean {fmt.fitness(last.mean)} ± {last.std:.3f}  worst {fmt.fitness(last.worst)}  "
-                       f"diversity {last.diversity:.2f}  {fmt.duration(last.seconds)}")
+                       f"mean {fmt.fitness(last.mean)}±{last.std:.3f}  worst {fmt.fitness(last.worst)} "
+                       f"div {last.diversity:.2f} {fmt.duration(last.seconds)}")
         if state.exports:
             ex = state.exports[-1]
             out.append(f"\nexported {len(state.exports)}: ", style="bold magenta")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from gtl_tui.state import RunState
 from gtl_tui.widgets import fmt
@@ -16,18 +16,32 @@ def _bar(done: int, total: int, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-class RunHeader(Static):
+class RunHeader(Widget):
     """Two lines redrawn from a :class:`RunState` (``show``); ``mode`` is an extra badge, e.g. the replay."""
 
     DEFAULT_CSS = """
     RunHeader { height: 2; background: $panel; padding: 0 1; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state: RunState | None = None
+        self.mode = ""
+        self.text = Text("")
+        """What the header shows now (tests read it)."""
+
     def show(self, state: RunState, mode: str = "") -> None:
-        self.update(self.render_state(state, mode))
+        self.state, self.mode = state, mode
+        self.text = self.render_state(state, mode, self.size.width or 120)
+        self.refresh()
+
+    def render(self) -> Text:
+        if self.state is not None:
+            self.text = self.render_state(self.state, self.mode, self.size.width or 120)
+        return self.text
 
     @staticmethod
-    def render_state(state: RunState, mode: str = "") -> Text:
+    def render_state(state: RunState, mode: str = "", width: int = 120) -> Text:
         run = state.run
         top = Text()
         top.append("GTL ", style="bold")
@@ -49,10 +63,12 @@ class RunHeader(Static):
             line.append(f" {mode} ", style="reverse bold cyan")
         g_total = state.generations
         g_now = min(state.current_generation + 1, g_total) if g_total else state.current_generation + 1
-        line.append(f"  gen {max(g_now, 0)}/{g_total} ")
-        line.append(_bar(state.generations_done, g_total), style="cyan")
+        line.append(f"  gen {max(g_now, 0)}/{g_total}")
+        if width >= 100:
+            line.append(" ")
+            line.append(_bar(state.generations_done, g_total), style="cyan")
         line.append(f"  ind {state.evaluated_now}/{state.population}")
-        line.append(f"  elapsed {fmt.duration(state.elapsed)}")
+        line.append(f"  {'elapsed ' if width >= 90 else ''}{fmt.duration(state.elapsed)}")
         line.append(f"  ETA {fmt.duration(state.eta)}")
         ips = state.images_per_s
         line.append(f"  {ips:,.0f} img/s" if ips is not None else "  - img/s")

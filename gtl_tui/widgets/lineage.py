@@ -63,7 +63,8 @@ class LineageTree(Tree[int]):
             if not is_sel:
                 others = len(state.children.get(i, ())) - 1
                 if others > 0:
-                    child.add_leaf(Text(f"… {others} other children", style="dim"))
+                    child.add_leaf(Text(f"… {others} other {'child' if others == 1 else 'children'}",
+                                        style="dim"))
             node = child
         self._add_descendants(state, node, individual)
         self.root.expand()

@@ -33,7 +33,7 @@ async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 5.0)
 
 
 def header(app: MonitorApp) -> str:
-    return str(app.query_one(RunHeader).content)
+    return app.query_one(RunHeader).text.plain
 
 
 def toasts(app: MonitorApp) -> str:
@@ -250,7 +250,7 @@ async def test_help_lists_every_key(tmp_path: Path):
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         keys = " ".join(k for k, _, _ in app.screen.keys)
-        for key in ("p", "e", "s", "q", "?", "b", "o", "ctrl+p", "space", "+", "-", ".", ","):
+        for key in ("p", "e", "s", "q", "?", "b", "o", "ctrl+p", "space", "+", "-", ".", ",", "1-6"):
             assert key in keys.split() or f"{key}," in keys, key
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))

@@ -36,6 +36,12 @@ class RunConfig(_Section):
         "(grouped convolutions); 'auto' picks population on CUDA, sequential on the CPU.")
     address: str | None = Field(None, description="Ray cluster address (backend = 'ray'); none starts a local Ray.")
     ray_workers: int = Field(2, ge=1, description="Ray workers when starting a local Ray (backend = 'ray').")
+    ray_cpus_per_worker: float = Field(1.0, gt=0, description="CPU cores each Ray worker claims (its torch threads).")
+    ray_gpus_per_worker: float = Field(
+        1.0, ge=0, description="GPUs each Ray worker claims where the cluster has GPUs (0.5: two workers share "
+        "one; 0: CPU only).")
+    ray_max_retries: int = Field(3, ge=0, description="Re-runs of an individual whose Ray worker died before the "
+                                 "run fails.")
     compile: bool = Field(False, description="torch.compile the population trainer on CUDA.")
     max_population_chunk: int = Field(0, ge=0, description="Most networks trained together (0: as many as fit).")
 

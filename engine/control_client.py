@@ -16,13 +16,30 @@ Replies: ``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``. ``stat
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 SOCKET_NAME = "control.sock"
 MAX_REQUEST_BYTES = 64 * 1024
+
+
+@contextlib.contextmanager
+def unix_address(path: Path) -> Iterator[str]:
+    """An AF_UNIX address for ``path``: the path itself, or, when it is too long for a socket address (about
+    107 bytes), the same file reached through an open fd of its folder (``/proc/self/fd/N/control.sock``)."""
+    if len(os.fsencode(str(path))) < 100 or not os.path.isdir("/proc/self/fd"):
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
 
 
 class ControlError(RuntimeError):
@@ -37,7 +54,8 @@ class ControlClient:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
         try:
-            self._sock.connect(str(self.path))
+            with unix_address(self.path) as address:
+                self._sock.connect(address)
         except (FileNotFoundError, ConnectionRefusedError, OSError) as err:
             self._sock.close()
             raise ControlError(f"no engine is listening at {self.path} ({err.strerror or err})") from None

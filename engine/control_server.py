@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.control_client import MAX_REQUEST_BYTES, SOCKET_NAME
+from engine.control_client import MAX_REQUEST_BYTES, SOCKET_NAME, unix_address
 from engine.signals import RunSignals
 
 #: Fields each command accepts besides ``cmd`` and ``id``, with their validators.
@@ -104,7 +104,8 @@ class ControlServer:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)  # the socket is created owner-only, no window with wider permissions
         try:
-            sock.bind(str(self.path))
+            with unix_address(self.path) as address:
+                sock.bind(address)
         finally:
             os.umask(old_umask)
         os.chmod(self.path, stat.S_IRUSR | stat.S_IWUSR)
@@ -173,17 +174,31 @@ class ControlServer:
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     if len(line) > MAX_REQUEST_BYTES:
-                        self._send(conn, self._error(f"request too long (over {MAX_REQUEST_BYTES} bytes)"))
+                        self._refuse_oversized(conn)
                         return
                     if not self._send(conn, self.handle_line(line)):
                         return
                 if len(buf) > MAX_REQUEST_BYTES:
-                    self._send(conn, self._error(f"request too long (over {MAX_REQUEST_BYTES} bytes)"))
+                    self._refuse_oversized(conn)
                     return
         finally:
             with self._clients_lock:
                 self._clients.discard(conn)
             conn.close()
+
+    def _refuse_oversized(self, conn: socket.socket) -> None:
+        """Reply with an error, then read and drop what the client is still sending for a moment before the
+        connection closes (closing on unread data could cost the client the reply)."""
+        self._send(conn, self._error(f"request too long (over {MAX_REQUEST_BYTES} bytes); connection closed"))
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(0.5)
+            dropped = 0
+            while dropped < 64 * MAX_REQUEST_BYTES:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                dropped += len(chunk)
 
     @staticmethod
     def _send(conn: socket.socket, reply: dict[str, Any]) -> bool:

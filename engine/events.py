@@ -190,6 +190,9 @@ class RunFinished(Event):
 RUN_STATUSES = ("completed", "stopped", "failed")
 
 
+_FIELD_NAMES: dict[type[Event], frozenset[str]] = {}  # per event class, filled on first use (parsing speed)
+
+
 def event_from_dict(d: dict[str, Any]) -> Event:
     """Build an event from its JSON object; raises ``ValueError`` on an unknown kind or missing fields.
 
@@ -199,7 +202,9 @@ def event_from_dict(d: dict[str, Any]) -> Event:
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
     try:
         return cls(**{k: v for k, v in d.items() if k in names})
     except TypeError as err:

@@ -214,6 +214,8 @@ class MonitorApp(App[None]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:
             self.refresh_tab(event.pane.id)
+        if event.pane.id == "events":  # lines written while hidden did not scroll it
+            self.call_after_refresh(self.feed.scroll_end, animate=False)
 
     def selection(self) -> int | None:
         if self.selected is not None and self.selected in self.state.individuals:

@@ -57,10 +57,13 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
             within ``timeout`` seconds.
     """
     run_dir = Path(run_dir).expanduser().resolve()
-    with open(run_dir / LOG_FILE, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env=_engine_env(), close_fds=True)
+    try:
+        with open(run_dir / LOG_FILE, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "engine.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env=_engine_env(), close_fds=True)
+    except OSError as err:
+        raise EngineStartError(f"cannot start the engine in {run_dir}: {err}") from None
     # reap it when it ends while we are still around (a zombie would look alive to a pid check)
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     deadline = time.monotonic() + timeout

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import time
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from engine.control_client import SOCKET_NAME, ControlClient, ControlError
 from engine.daemon import PID_FILE, live_engine_pid

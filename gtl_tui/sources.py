@@ -8,7 +8,10 @@ controller, so a remote (SSH) mode can plug in its own. Local ones read ``<run d
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import time
+from collections.abc import Iterator
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +31,19 @@ class Controller(Protocol):
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send a control command; returns the reply, raises ``ControlError`` with a one-line message."""
         ...
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Parsing a long log allocates ~10 objects per event and makes no cycles: without the cyclic GC
+    rescanning the growing heap meanwhile, attaching to a 100,000-event run parses several times faster."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def run_dir_problem(run_dir: str | Path) -> str | None:
@@ -53,7 +69,8 @@ class LocalEventSource:
         self._alive: bool | None = None
 
     def poll(self) -> list[Event]:
-        return self.follower.poll()
+        with gc_paused():
+            return self.follower.poll()
 
     def engine_alive(self) -> bool | None:
         """False when ``engine.pid`` exists but no engine holds its lock, None when there is no pid file yet."""
@@ -117,7 +134,8 @@ class ReplaySource:
 
     @classmethod
     def from_run_dir(cls, run_dir: str | Path, **kw: Any) -> ReplaySource:
-        events, _ = read_events(Path(run_dir) / EVENTS_FILE)
+        with gc_paused():
+            events, _ = read_events(Path(run_dir) / EVENTS_FILE)
         return cls(events, **kw)
 
     @property

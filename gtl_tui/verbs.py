@@ -177,7 +177,7 @@ def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> 
     """Export from a run whose engine is gone: only its final learngene in learngenes/ is available."""
     gene = final_learngene(Path(info.path))
     if gene is None or individual is not None:
-        where = f"only its final learngene is available: {gene}" if gene else \
+        where = f"only its newest exported learngene is available: {gene}" if gene else \
             f"it has no exported learngene; {_not_running_hint(info)}"
         raise _fail(f"error: cannot export from {info.path}: its engine is not running ({info.state}); {where}")
     from engine.control_server import scp_line
@@ -195,7 +195,8 @@ def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> 
         except OSError as err:
             raise _fail(f"error: export: {err}") from None
         weights, manifest = new_w, new_m
-    typer.echo(f"the engine is not running ({info.state}); the run's final learngene:")
+    what = "final learngene" if info.state == "finished" else "newest learngene exported from it"
+    typer.echo(f"the engine is not running ({info.state}); the run's {what}:")
     typer.echo(f"learngene {weights}\nmanifest  {manifest}\n{scp_line(weights, manifest)}")
 
 

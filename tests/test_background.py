@@ -120,6 +120,22 @@ def test_server_validates_requests_and_socket_is_owner_only() -> None:
         shutil.rmtree(run, ignore_errors=True)
 
 
+def test_socket_under_a_path_too_long_for_af_unix() -> None:
+    base = Path(tempfile.mkdtemp(prefix="gtl", dir="/tmp"))
+    run = base / ("r" * 60) / ("s" * 60)
+    run.mkdir(parents=True)
+    try:
+        assert len(str(run / SOCKET_NAME)) > 108
+        with ControlServer(run, RunSignals()):
+            assert (run / SOCKET_NAME).is_socket()
+            assert send(run, "status")["state"] == "starting"
+            with ControlClient(run) as c:  # a huge request is refused with a reply, not a broken pipe
+                assert "too long" in c.raw(b"y" * (20 * MAX_REQUEST_BYTES))["error"]
+        assert not (run / SOCKET_NAME).exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def test_read_tail_skips_torn_line_and_reads_backwards(tmp_path: Path) -> None:
     from engine.events import EventWriter, GenerationCompleted, IndividualStarted, RunStarted
 
@@ -237,7 +253,16 @@ def test_socket_fuzz_then_sigkill_is_crashed_and_resumes(runs_dir: Path) -> None
 
     code, out = cli("run", "--resume", run, "--detach")
     assert code == 0, out
+    wait_for(lambda: kinds(run).count("run_started") == 2, 90, "the resumed run to start")
+    os.kill(live_engine_pid(run), signal.SIGTERM)  # graceful: checkpoint, run_finished stopped
+    wait_exit(run)
+    assert events(run)[-1].kind == "run_finished" and events(run)[-1].status == "stopped"
+    assert read_run(run).state == "stopped"
+
+    code, out = cli("run", "--resume", run, "--detach")
+    assert code == 0, out
     wait_exit(run)
     log = events(run)
     assert log[-1].kind == "run_finished" and log[-1].status == "completed"
+    assert [e.resumed_from for e in log if e.kind == "run_started"][1:] == [1, 1]
     assert read_run(run).state == "finished"

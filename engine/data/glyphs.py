@@ -22,6 +22,11 @@ VOCABULARY = 28
 MIN_STROKES, MAX_STROKES = 3, 5
 #: Images rendered at once (bounds the memory of the pixel-segment distance tensor).
 CHUNK = 256
+#: Strength of the per-image geometric jitter: rotation within +-25 degrees x JITTER, scale 1 - 0.25 JITTER to
+#: 1 + 0.1 JITTER, shear, shift and stroke wobble alike. 0.6 puts a Conv-4 (32 channels, 40 SGD steps at lr 0.05,
+#: batch 32, crop + flip augmentation) near 55% held-out accuracy on 5-way tasks (25% to 90% from task to task);
+#: 1.0 puts it near 40%.
+JITTER = 0.6
 
 
 def _vocabulary(gen: torch.Generator) -> torch.Tensor:
@@ -89,12 +94,13 @@ def _render_chunk(
     """Render glyphs given as polylines (B, K, ARC_SEGMENTS + 1, 2) with stroke mask (B, K): uint8 (B, 3, H, W)."""
     n, k = polys.shape[:2]
     # Per-stroke wobble, then a per-image affine map (rotation, anisotropic scale, shear, shift).
-    polys = polys + 0.06 * torch.randn(n, k, 1, 2, generator=gen)
-    polys = polys + 0.025 * torch.randn(polys.shape, generator=gen)
-    angle = (torch.rand(n, generator=gen) - 0.5) * math.radians(50)
-    scale = 0.75 + 0.35 * torch.rand(n, 2, generator=gen)
-    shear = (torch.rand(n, generator=gen) - 0.5) * 0.4
-    shift = (torch.rand(n, 2, generator=gen) - 0.5) * 0.35
+    j = JITTER
+    polys = polys + 0.06 * j * torch.randn(n, k, 1, 2, generator=gen)
+    polys = polys + 0.025 * j * torch.randn(polys.shape, generator=gen)
+    angle = (torch.rand(n, generator=gen) - 0.5) * math.radians(50) * j
+    scale = 1 - 0.25 * j + 0.35 * j * torch.rand(n, 2, generator=gen)
+    shear = (torch.rand(n, generator=gen) - 0.5) * 0.4 * j
+    shift = (torch.rand(n, 2, generator=gen) - 0.5) * 0.35 * j
     cos, sin = angle.cos(), angle.sin()
     rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # (B, 2, 2)
     shr = torch.eye(2).repeat(n, 1, 1)

@@ -95,13 +95,17 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def _read_torchvision(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from torchvision.datasets import CIFAR100  # local: torchvision is only needed for this layout
+    folder = root / "cifar-100-python"
+    missing = [f for f in ("train", "test", "meta") if not (folder / f).is_file()]
+    if missing:
+        raise DataError(f"data error: cannot read CIFAR-100 in {folder}: file {missing[0]!r} is missing")
+    from torchvision.datasets import CIFAR100  # local: a slow import, only needed for this layout
 
     try:
         parts = [CIFAR100(str(root), train=train, download=False) for train in (True, False)]
     except (RuntimeError, OSError, ValueError, KeyError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"data error: cannot read CIFAR-100 in {root / 'cifar-100-python'}: {msg}") from None
+        raise DataError(f"data error: cannot read CIFAR-100 in {folder}: {msg}") from None
     x = np.concatenate([p.data for p in parts])
     y = np.concatenate([np.asarray(p.targets) for p in parts])
     return x, y, list(parts[0].classes)

@@ -49,6 +49,8 @@ class Evolution:
         partition = partition_classes(dataset, cfg.data.heldout_fraction, seed=cfg.data.glyph_seed)
         self.ctx = LifeContext(cfg=cfg, dataset=dataset, partition=partition, device=device)
         self.trainer = trainer or make_trainer(self.ctx)
+        if hasattr(self.trainer, "on_warning"):  # e.g. the Ray trainer: "worker died, re-running individual 7"
+            self.trainer.on_warning = lambda m: self.writer.emit(ev.Warning_(message=m))
         probe = create_model(cfg.model.arch, cfg.task.ways, width=cfg.model.width,
                              in_channels=self.ctx.in_channels, image_size=cfg.data.image_size)
         self.spec = probe.gene_spec()

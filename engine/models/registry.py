@@ -45,6 +45,8 @@ def create_model(name: str, num_classes: int, *, width: float = 1.0, in_channels
 
     The modules are built on the meta device and then materialised, so construction never draws from (or
     advances) the global RNG. Without a generator the init is random (a fresh, OS-seeded generator).
+    ``extra_layers`` > 0 appends that many unpooled layers (blocks for ResNet12) at the top: the PIM layers of a
+    deeper descendant (the factory must accept ``extra_layers``).
 
     Raises:
         KeyError: unknown ``name`` (the message lists the available models).
@@ -53,8 +55,11 @@ def create_model(name: str, num_classes: int, *, width: float = 1.0, in_channels
     factory = _factory(name)
     if num_classes < 1 or in_channels < 1 or image_size < 1 or not width > 0:
         raise ValueError(f"create_model({name!r}): num_classes, in_channels, image_size and width must be positive")
+    if extra_layers < 0:
+        raise ValueError(f"create_model({name!r}): extra_layers must be >= 0 (got {extra_layers})")
+    extra = {"extra_layers": extra_layers} if extra_layers else {}
     with torch.device("meta"):
-        model = factory(num_classes, width=width, in_channels=in_channels, image_size=image_size)
+        model = factory(num_classes, width=width, in_channels=in_channels, image_size=image_size, **extra)
     model = model.to_empty(device="cpu")
     init_parameters(model, _generator(generator))
     model.arch = name

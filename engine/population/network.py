@@ -66,8 +66,10 @@ def _grouped(mod: nn.Module, p: int, path: str) -> nn.Module:
                          padding=mod.padding, dilation=mod.dilation, groups=p * mod.groups,
                          bias=mod.bias is not None, device=dev, dtype=mod.weight.dtype)
     if isinstance(mod, nn.BatchNorm2d):
+        ref = mod.weight if mod.weight is not None else mod.running_mean
         return nn.BatchNorm2d(p * mod.num_features, eps=mod.eps, momentum=mod.momentum, affine=mod.affine,
-                              track_running_stats=mod.track_running_stats, device=dev)
+                              track_running_stats=mod.track_running_stats, device=dev,
+                              dtype=ref.dtype if ref is not None else None)
     if isinstance(mod, nn.Linear):
         return GroupedLinear(p, mod.in_features, mod.out_features, bias=mod.bias is not None, device=dev,
                              dtype=mod.weight.dtype)

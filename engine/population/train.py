@@ -20,20 +20,18 @@ from engine.population.network import PopulationNet
 
 @dataclass(frozen=True)
 class Precision:
-    """How a population trains on its device: bf16 autocast and channels_last on CUDA, plain fp32 elsewhere."""
+    """How a population trains: bf16 autocast, bf16 inputs and channels_last on CUDA; plain fp32 elsewhere."""
 
     device_type: str
     bf16: bool
     channels_last: bool
+    input_dtype: torch.dtype = torch.float32
 
     @classmethod
     def for_device(cls, device: torch.device) -> Precision:
-        cuda = device.type == "cuda"
-        return cls(device.type, bf16=cuda, channels_last=cuda)
-
-    @property
-    def input_dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self.bf16 else torch.float32
+        if device.type == "cuda":
+            return cls("cuda", bf16=True, channels_last=True, input_dtype=torch.bfloat16)
+        return cls(device.type, bf16=False, channels_last=False)
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -23,6 +25,8 @@ SORT_KEYS = {
     "state": (lambda r: ("training", "done", "waiting").index(r.state) if r.state in
               ("training", "done", "waiting") else 3, False),
 }
+RANK_INTERVAL = 2.0  # seconds between re-rankings of a generation in progress (each moves many rows)
+BULK_ROWS = 48  # more changed rows than this in one tick: rebuild the table instead of updating cells
 SORT_ORDER = ("id", "fitness", "rank", "gene", "parent", "state", "tasks")
 
 
@@ -48,6 +52,7 @@ class PopulationTable(DataTable):
         self.sort_column = "id"
         self.sort_reverse = False
         self._shown: dict[int, tuple] = {}
+        self._ranked_at = 0.0
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -66,16 +71,22 @@ class PopulationTable(DataTable):
                and state.individuals[i].generation == gen]
         if not ids:
             return
-        if any(state.individuals[i].state == "done" for i in ids):
+        now = time.monotonic()
+        if now - self._ranked_at >= RANK_INTERVAL and any(state.individuals[i].state == "done" for i in ids):
+            self._ranked_at = now
             state.rank_generation(gen)
             ids = [i for i in state.by_generation.get(gen, ()) if i in state.individuals]
-        touched = False
+        rows = {}
         for i in ids:
-            rec = state.individuals[i]
-            row = self._cells(rec)
+            row = self._cells(state.individuals[i])
+            if self._shown.get(i) != row:
+                rows[i] = row
+        if len(rows) > BULK_ROWS:  # many ranks moved: one rebuild beats hundreds of cell updates
+            self._rebuild(state, gen, self.selected_id() if selected is None else selected)
+            return
+        touched = False
+        for i, row in rows.items():
             old = self._shown.get(i)
-            if old == row:
-                continue
             if old is None:
                 self.add_row(*row, key=str(i))
             else:
@@ -90,6 +101,7 @@ class PopulationTable(DataTable):
     def _rebuild(self, state: RunState, gen: int, selected: int | None) -> None:
         self.generation = gen
         state.rank_generation(gen)
+        self._ranked_at = time.monotonic()
         recs = [state.individuals[i] for i in state.by_generation.get(gen, ()) if i in state.individuals]
         with self.prevent(DataTable.RowHighlighted):
             self.clear()

@@ -149,3 +149,49 @@ def test_resume_with_other_config_is_refused(tiny_run, tmp_path):
     (other / "config.toml").write_text(load_config(None, TINY + ["lifetime.steps=7"]).to_toml())
     with pytest.raises(ValueError, match="another config"):
         run_in_dir(other)
+
+
+@pytest.mark.parametrize("levers", [
+    ["fitness.kind='critic'", "fitness.critic_steps=3"],
+    ["fitness.kind='mixed'", "lifetime.gene_lr_scale=0.1", "learngene.nongene_init='scaled'"],
+    ["evolution.lamarckian=false", "evolution.elitism=false", "learngene.nongene_init='zero'"],
+])
+def test_levers_run(tmp_path, levers):
+    cfg = load_config(None, TINY + ["evolution.generations=2"] + levers)
+    run_dir = create_run_dir(cfg, tmp_path, "lever")
+    assert run_in_dir(run_dir).status == "completed"
+    events, _ = ev.read_events(run_dir / ev.EVENTS_FILE)
+    evaluated = [e for e in events if isinstance(e, ev.IndividualEvaluated)]
+    assert len(evaluated) == 8
+    if cfg.fitness.kind != "lifetime":
+        assert all(e.critic_fitness is not None for e in evaluated)
+    if cfg.fitness.kind == "critic":
+        assert all(e.fitness == e.critic_fitness for e in evaluated)
+
+
+def test_gene_lr_scale_zero_freezes_gene(tmp_path):
+    """With gene_lr_scale = 0 (and no weight decay) the inherited gene weights leave a lifetime unchanged."""
+    from engine.data import load_dataset
+    from engine.data.tasks import partition_classes
+    from engine.evolution.individual import Genome
+    from engine.evolution.lifetime import LifeContext, born, train_on_task
+    from engine.learngene import extract, random_channels
+    from engine.models import create_model
+    from engine.seeding import torch_generator
+
+    cfg = load_config(None, TINY + ["lifetime.gene_lr_scale=0.0", "lifetime.weight_decay=0.0"])
+    ds = load_dataset(cfg.data)
+    ctx = LifeContext(cfg=cfg, dataset=ds, partition=partition_classes(ds, 0.2, seed=0), device=torch.device("cpu"))
+    src = create_model("conv4", 5, width=0.25, generator=torch_generator(0, "src"))
+    channels = random_channels(src.gene_spec().widths, 0.45, torch_generator(0, "ch"))
+    gene = extract(src, channels)
+    genome = Genome(id=99, generation=1, parent=0, task=ds.splits["train"][:5], channels=channels, gene=gene)
+    model = born(ctx, genome)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train_on_task(model, ctx.task_for(genome), ctx, steps=5, generator=torch_generator(0, "t"),
+                  gene_channels=channels)
+    after_gene = extract(model, channels)
+    for k, t in gene.tensors.items():
+        if not k.endswith(("running_mean", "running_var")):
+            assert torch.equal(after_gene.tensors[k], t), k
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())  # the rest trained

@@ -1,0 +1,119 @@
+"""Measure the monitor on a big run: ``python -m gtl_tui.bench_monitor [--events N] [--population P]``.
+
+Writes a scripted 100,000-event log (population 1,000) to a temporary run directory, then times: reading and
+folding the log, attaching the app and drawing it (headless), key to screen for keys that re-sort, move the
+selection and open the heavier tabs, and one live tick. Targets: attach+draw < 2 s, key to screen < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import io
+import resource
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from rich.console import Console
+
+from engine.events import EVENTS_FILE, read_events
+from gtl_tui.app import MonitorApp
+from gtl_tui.scripted import scripted_run, write_events
+from gtl_tui.state import RunState
+
+
+def draw(app: MonitorApp) -> None:
+    """Render the whole screen the way a terminal update would (what "to screen" costs)."""
+    w, h = app.size
+    console = Console(width=w, height=h, file=io.StringIO(), force_terminal=True, color_system="truecolor")
+    console.print(app.screen._compositor.render_update(full=True))
+
+
+async def measure_app(run_dir: Path, size: tuple[int, int], live_tail: list) -> dict[str, float]:
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    app = MonitorApp(run_dir, refresh_interval=3600)  # ticks driven by hand below
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        draw(app)
+        out["attach+draw"] = time.perf_counter() - t0
+        out["widgets"] = len(list(app.query("*")))
+
+        async def key(k: str) -> float:
+            t = time.perf_counter()
+            await pilot.press(k)
+            await pilot.pause()
+            draw(app)
+            return time.perf_counter() - t
+
+        out["key 2 (population tab)"] = await key("2")
+        app.population_table.focus()
+        out["key o (sort by fitness)"] = await key("o")
+        out["key O (reverse sort)"] = await key("O")
+        out["key down (select next)"] = await key("down")
+        out["key 3 (lineage tab)"] = await key("3")
+        out["key 4 (mutations tab)"] = await key("4")
+        out["key 5 (learngene tab)"] = await key("5")
+        out["key b (back to best)"] = await key("b")
+        out["key 1 (overview)"] = await key("1")
+        with open(run_dir / EVENTS_FILE, "a") as f:
+            f.writelines(e.to_json() + "\n" for e in live_tail)
+        t = time.perf_counter()
+        app.poll_events()
+        await pilot.pause()
+        draw(app)
+        out[f"live tick ({len(live_tail)} new events)"] = time.perf_counter() - t
+        out["widgets after"] = len(list(app.query("*")))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--population", type=int, default=1_000)
+    ap.add_argument("--size", default="120x40", help="terminal size, WxH")
+    args = ap.parse_args()
+    size = tuple(int(x) for x in args.size.split("x"))
+    gens = args.events // (args.population * 3) + 2
+    with tempfile.TemporaryDirectory(prefix="gtlbench") as tmp:
+        run_dir = Path(tmp)
+        t = time.perf_counter()
+        events = scripted_run(population=args.population, generations=gens, max_events=args.events + 1000)
+        head, tail = events[: args.events], events[args.events:]
+        write_events(run_dir, head)
+        print(f"log: {len(head):,} events, population {args.population:,}, "
+              f"{(run_dir / EVENTS_FILE).stat().st_size / 1e6:.1f} MB (written in {time.perf_counter() - t:.1f} s)")
+        del events
+        gc.collect()
+        t = time.perf_counter()
+        parsed, _ = read_events(run_dir / EVENTS_FILE)
+        t_read = time.perf_counter() - t
+        tracemalloc.start()
+        t = time.perf_counter()
+        state = RunState()
+        state.apply_all(parsed)
+        t_fold = time.perf_counter() - t
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"read+parse: {t_read * 1000:.0f} ms   fold: {t_fold * 1000:.0f} ms   "
+              f"state: {len(state.individuals):,} individuals, {len(state.mutations):,} mutations, "
+              f"feed {len(state.feed)} events, {peak / 1e6:.0f} MB allocated while folding")
+        del parsed, state
+        gc.collect()
+        results = asyncio.run(measure_app(run_dir, size, tail))
+        for name, value in results.items():
+            if name.startswith("widgets"):
+                print(f"{name:<34} {value:>8.0f}")
+            else:
+                print(f"{name:<34} {value * 1000:>8.1f} ms")
+        keys = [v for k, v in results.items() if k.startswith("key")]
+        print(f"slowest key to screen: {max(keys) * 1000:.1f} ms (target < 100 ms); "
+              f"attach+draw {results['attach+draw']:.2f} s (target < 2 s); "
+              f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

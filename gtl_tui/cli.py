@@ -124,6 +124,10 @@ from gtl_tui import verbs  # noqa: E402 (ls, status, pause, resume, stop, export
 
 verbs.register(app)
 
+from gtl_tui.remote import commands as remote_commands  # noqa: E402 (stream, serve)
+
+remote_commands.register(app)
+
 
 def main() -> None:
     app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
                 raise DataError(f"data error: {path} has no array {missing[0]!r} ({_CIFAR_EXPECTED})")
             x, y = d["x"], d["y"]
             names = [str(s) for s in d["class_names"]] if "class_names" in d.files else list(CIFAR100_CLASSES)
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, DataError):
             raise
         raise DataError(f"data error: cannot read {path}: {err}") from None

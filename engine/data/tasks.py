@@ -81,7 +81,8 @@ def _subset(idx: torch.Tensor, k: int, generator: torch.Generator | None) -> tor
 
 def _gather(dataset: ImageDataset, parts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     idx = torch.cat(parts)
-    y = torch.cat([torch.full((len(p),), i, dtype=torch.long) for i, p in enumerate(parts)])
+    dev = dataset.images.device
+    y = torch.cat([torch.full((len(p),), i, dtype=torch.long, device=dev) for i, p in enumerate(parts)])
     return dataset.images[idx], y
 
 

@@ -12,7 +12,7 @@ or of another architecture (VGG11, ResNet12, Conv-4). The rules (GTL.md, "Descen
   branches, shortcuts with no gene counterpart) is zero on gene channels, so the gene's signal passes unchanged;
 * another architecture: the gene's chain convs are mapped in order onto the target's chain convs within stages of
   equal spatial size; a target conv with no counterpart is an inserted (PIM) conv; where channel counts differ the
-  overlapping block of weights is copied.
+  overlapping block of weights is copied; a slot keeps the gene's channel ratio (its first channels when it shrinks).
 """
 
 from __future__ import annotations
@@ -157,7 +157,12 @@ def build_descendant(gene: Learngene, num_classes: int, *, arch: str | None = No
     same = arch == gene.arch
     slot_map, conv_map = map_layers(gspec, {} if same else slot_resolutions(_probe(gene), image_size), spec,
                                     {} if same else slot_resolutions(model, image_size), same)
-    channels: dict[int, list[int]] = {t: _fit(gene.channels[s], spec.widths[t], t) for s, t in slot_map.items()}
+    channels: dict[int, list[int]] = {}
+    for s, t in slot_map.items():
+        chans = list(gene.channels[s])
+        if not same:  # another architecture: the gene keeps its channel ratio, its first channels if it must shrink
+            chans = chans[:max(1, round(len(chans) / gene.widths[s] * spec.widths[t]))]
+        channels[t] = _fit(chans, spec.widths[t], t)
     to_gene = {t: c for c, t in conv_map.items()}
     gconvs = {r.conv: r for r in gspec.convs}
     mods = dict(model.named_modules())

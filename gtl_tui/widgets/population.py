@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -26,7 +29,6 @@ SORT_KEYS = {
               ("training", "done", "waiting") else 3, False),
 }
 RANK_INTERVAL = 2.0  # seconds between re-rankings of a generation in progress (each moves many rows)
-BULK_ROWS = 48  # more changed rows than this in one tick: rebuild the table instead of updating cells
 SORT_ORDER = ("id", "fitness", "rank", "gene", "parent", "state", "tasks")
 
 
@@ -81,22 +83,34 @@ class PopulationTable(DataTable):
             row = self._cells(state.individuals[i])
             if self._shown.get(i) != row:
                 rows[i] = row
-        if len(rows) > BULK_ROWS:  # many ranks moved: one rebuild beats hundreds of cell updates
-            self._rebuild(state, gen, self.selected_id() if selected is None else selected)
+        if not rows:
             return
-        touched = False
-        for i, row in rows.items():
-            old = self._shown.get(i)
-            if old is None:
-                self.add_row(*row, key=str(i))
-            else:
-                for (key, _), new, was in zip(COLUMNS, row, old):
-                    if new != was:
-                        self.update_cell(str(i), key, new)
-            self._shown[i] = row
-            touched = True
-        if touched:
+        with self._one_refresh():
+            for i, row in rows.items():
+                old = self._shown.get(i)
+                if old is None:
+                    self.add_row(*row, key=str(i))
+                else:
+                    for (key, _), cell, was in zip(COLUMNS, row, old):
+                        if cell != was:
+                            self.update_cell(str(i), key, cell)
+                self._shown[i] = row
             self._resort(selected)
+
+    @contextlib.contextmanager
+    def _one_refresh(self) -> Iterator[None]:
+        """``update_cell`` repaints the table on every call; hundreds of rank changes repaint once."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            self.refresh()
+
+    def refresh(self, *args: Any, **kwargs: Any) -> PopulationTable:
+        if getattr(self, "_held", False):
+            return self
+        return super().refresh(*args, **kwargs)
 
     def _rebuild(self, state: RunState, gen: int, selected: int | None) -> None:
         self.generation = gen

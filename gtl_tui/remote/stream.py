@@ -1,0 +1,186 @@
+"""Server side of remote monitoring: ``gtl-tui stream RUN --from OFFSET`` on the machine that runs the engine.
+
+It relays the run over its own stdin/stdout (so it rides on the user's ``ssh``; no port is opened):
+
+stdout, one JSON object per line:
+    {"type": "hello", "protocol": 1, "run": NAME, "host": HOST, "offset": OFFSET}
+    {"type": "events", "start": A, "end": B, "data": "<complete event lines, bytes A..B of events.jsonl>"}
+    {"type": "heartbeat", "offset": B, "engine_alive": true|false|null}
+    {"type": "reply", "id": ID, "reply": {...control reply...}}
+    {"type": "file", "id": ID, "data": "<base64 chunk>", "eof": false|true, "size": N}
+    {"type": "error", "id": ID|null, "error": "one line"}
+stdin, one JSON object per line:
+    {"type": "control", "id": ID, "request": {"cmd": ...}}   forwarded to control.sock
+    {"type": "fetch", "id": ID, "path": "learngenes/x.safetensors"}   a file inside the run directory
+
+Offsets are byte offsets into ``events.jsonl`` at line boundaries, so a client that reconnects with the ``end``
+of the last ``events`` message it received gets every later event exactly once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import selectors
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from engine.control_client import ControlError, send
+from engine.events import EVENTS_FILE
+
+PROTOCOL = 1
+MAX_CHUNK = 256 * 1024
+MAX_INPUT_LINE = 64 * 1024
+
+
+class StreamError(ValueError):
+    """A bad stream request (one line)."""
+
+
+def check_offset(log: Path, offset: int) -> None:
+    size = log.stat().st_size if log.exists() else 0
+    if offset < 0 or offset > size:
+        raise StreamError(f"offset {offset} is outside the event log (0..{size})")
+    if offset > 0:
+        with open(log, "rb") as f:
+            f.seek(offset - 1)
+            if f.read(1) != b"\n":
+                raise StreamError(f"offset {offset} is not at the start of an event line")
+
+
+class StreamServer:
+    def __init__(self, run_dir: Path, offset: int, out: BinaryIO, *, poll_interval: float = 0.25,
+                 heartbeat: float = 2.0):
+        self.run_dir, self.offset, self.out = Path(run_dir), offset, out
+        self.log = self.run_dir / EVENTS_FILE
+        self.poll_interval, self.heartbeat = poll_interval, heartbeat
+        self._last_sent = 0.0
+        check_offset(self.log, offset)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.out.write(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+        self.out.flush()
+        self._last_sent = time.monotonic()
+
+    def pump_events(self) -> None:
+        """Send the complete event lines written since ``offset``."""
+        if not self.log.exists():
+            return
+        with open(self.log, "rb") as f:
+            f.seek(self.offset)
+            while True:
+                data = f.read(MAX_CHUNK)
+                end = data.rfind(b"\n")
+                if end < 0:
+                    # no complete line in this chunk: either the log is quiet or one line is longer than a chunk
+                    if len(data) == MAX_CHUNK:
+                        more = data + f.readline()
+                        if more.endswith(b"\n"):
+                            self._send_events(more)
+                            continue
+                    return
+                self._send_events(data[: end + 1])
+                f.seek(self.offset)
+
+    def _send_events(self, data: bytes) -> None:
+        start = self.offset
+        self.offset += len(data)
+        self.send({"type": "events", "start": start, "end": self.offset, "data": data.decode("utf-8", "replace")})
+
+    def engine_alive(self) -> bool | None:
+        sock = self.run_dir / "control.sock"
+        if not sock.exists():
+            return None
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(str(sock))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def handle(self, line: bytes) -> None:
+        try:
+            msg = json.loads(line)
+            if not isinstance(msg, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self.send({"type": "error", "id": None, "error": "malformed request line"})
+            return
+        mid = msg.get("id")
+        kind = msg.get("type")
+        if kind == "control":
+            req = msg.get("request")
+            if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
+                self.send({"type": "error", "id": mid, "error": "control needs a request with a cmd"})
+                return
+            args = {k: v for k, v in req.items() if k != "cmd"}
+            try:
+                reply = send(self.run_dir, req["cmd"], timeout=30.0, **args)
+            except ControlError as err:
+                reply = {"ok": False, "error": str(err)}
+            self.send({"type": "reply", "id": mid, "reply": reply})
+        elif kind == "fetch":
+            self.send_file(mid, msg.get("path"))
+        elif kind == "ping":
+            self.send({"type": "heartbeat", "offset": self.offset, "engine_alive": self.engine_alive()})
+        else:
+            self.send({"type": "error", "id": mid, "error": f"unknown message type {kind!r}"})
+
+    def send_file(self, mid: Any, path: Any) -> None:
+        if not isinstance(path, str):
+            self.send({"type": "error", "id": mid, "error": "fetch needs a path"})
+            return
+        p = Path(path)
+        target = (p if p.is_absolute() else self.run_dir / p).resolve()
+        if not target.is_relative_to(self.run_dir.resolve()) or not target.is_file():
+            self.send({"type": "error", "id": mid, "error": f"{path}: not a file of this run"})
+            return
+        size = target.stat().st_size
+        with open(target, "rb") as f:
+            while True:
+                chunk = f.read(MAX_CHUNK)
+                eof = len(chunk) < MAX_CHUNK
+                self.send({"type": "file", "id": mid, "data": base64.b64encode(chunk).decode(), "eof": eof,
+                           "size": size})
+                if eof:
+                    return
+
+    def serve(self, inp: BinaryIO) -> int:
+        """Relay until stdin closes (the client went away)."""
+        self.send({"type": "hello", "protocol": PROTOCOL, "run": self.run_dir.name, "host": socket.gethostname(),
+                   "offset": self.offset})
+        sel = selectors.DefaultSelector()
+        fd = inp.fileno()
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ)
+        buf = b""
+        try:
+            while True:
+                self.pump_events()
+                if time.monotonic() - self._last_sent >= self.heartbeat:
+                    self.send({"type": "heartbeat", "offset": self.offset, "engine_alive": self.engine_alive()})
+                for _ in sel.select(timeout=self.poll_interval):
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        return 0
+                    buf += chunk
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        if line.strip():
+                            self.handle(line)
+                    if len(buf) > MAX_INPUT_LINE:
+                        buf = b""
+                        self.send({"type": "error", "id": None, "error": "request line too long"})
+        except BrokenPipeError:
+            return 0
+
+
+def main(run_dir: Path, offset: int) -> int:
+    server = StreamServer(run_dir, offset, sys.stdout.buffer)
+    return server.serve(sys.stdin.buffer)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 #: Meta-train class counts of the datasets whose split is fixed; used to check ``task.ways`` early.
@@ -42,6 +42,7 @@ class RunConfig(_Section):
         "one; 0: CPU only).")
     ray_max_retries: int = Field(3, ge=0, description="Re-runs of an individual whose Ray worker died before the "
                                  "run fails.")
+    threads: int = Field(0, ge=0, description="CPU threads torch may use (0: torch's default, one per core).")
     compile: bool = Field(False, description="torch.compile the population trainer on CUDA.")
     max_population_chunk: int = Field(0, ge=0, description="Most networks trained together (0: as many as fit).")
 

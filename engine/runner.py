@@ -83,6 +83,8 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
         writer.add_listener(fn)
     try:
         device = resolve_device(cfg.run.device)
+        if cfg.run.threads > 0:
+            torch.set_num_threads(cfg.run.threads)
         dataset = load_dataset(cfg.data)
         evolution = Evolution(cfg, run_dir, dataset=dataset, device=device, writer=writer, signals=signals)
         if on_evolution is not None:

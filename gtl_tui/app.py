@@ -6,6 +6,7 @@ views are rebuilt; the others are marked stale and rebuilt when their tab is ope
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from gtl_tui.widgets.population import PopulationTable
 
 TABS = ("overview", "population", "lineage", "mutations", "learngene", "events")
 ENDED = ("finished", "stopped", "failed", "crashed")
+BIG_BATCH = 10_000  # events in one poll after which the heap is frozen for the GC
 REPLAY_ACTIONS = {"replay_toggle", "replay_speed", "replay_step"}
 
 
@@ -156,6 +158,10 @@ class MonitorApp(App[None]):
             self.state.set_engine_alive(alive())
         if events:
             self.state.apply_all(events)
+            if len(events) >= BIG_BATCH:
+                # Attaching to a long run leaves millions of long-lived objects; without this the next
+                # full collections would rescan them all (seconds) while drawing. Refcounting still frees.
+                gc.freeze()
         changes = self.state.take_changes()
         if changes.any() or not self._synced or self.replay:
             self.sync_views(changes)

@@ -20,7 +20,6 @@ from rich.markup import escape
 
 from engine.control_client import ControlClient, ControlError
 from engine.daemon import LOG_FILE, live_engine_pid
-from gtl_tui.runs import read_run
 
 START_TIMEOUT_S = 120.0
 
@@ -114,17 +113,6 @@ def start_and_monitor(run_dir: str | Path, detach: bool = False, resume: bool = 
     """
     console = Console(stderr=True)
     run_dir = Path(run_dir).expanduser().resolve()
-    if resume:
-        info = read_run(run_dir)
-        if info.live:
-            console.print(f"[red]error:[/] the engine of {run_dir} is still running (pid {info.pid}, {info.state}): "
-                          f"attach with gtl-tui attach {run_dir}, or stop it with gtl-tui stop {run_dir}",
-                          highlight=False, soft_wrap=True)
-            return 2
-        if info.state == "finished":
-            console.print(f"[red]error:[/] {run_dir} has already completed; nothing to resume",
-                          highlight=False, soft_wrap=True)
-            return 2
     try:
         pid = start_engine(run_dir)
     except EngineStartError as err:

@@ -60,8 +60,12 @@ def run(
                 raise fail("error: --resume continues a run with its own config; drop CONFIG and --set")
             run_dir = check_run_dir(resume)
             from engine.runner import load_run_config
+            from gtl_tui.runs import resume_problem
 
             load_run_config(run_dir)  # fail early on a damaged config
+            problem = resume_problem(run_dir)
+            if problem is not None:
+                raise fail(f"error: {problem}")
         else:
             cfg = load_config(config or default_config_path(), set_ or [])
             run_dir = create_run_dir(cfg, runs_dir, name)

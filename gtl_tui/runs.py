@@ -225,3 +225,14 @@ def age(t: float | None) -> str:
         if s >= n:
             return f"{int(s // n)}{unit} ago"
     return f"{int(s)}s ago"
+
+
+def resume_problem(run_dir: str | Path) -> str | None:
+    """Why the run in ``run_dir`` cannot be resumed now (one line), or None."""
+    info = read_run(run_dir)
+    if info.live:
+        return (f"the engine of {run_dir} is still running (pid {info.pid}, {info.state}): attach with "
+                f"gtl-tui attach {run_dir}, or stop it with gtl-tui stop {run_dir}")
+    if info.state == "finished":
+        return f"{run_dir} has already completed; nothing to resume"
+    return None

@@ -15,7 +15,15 @@ import torch.nn.functional as F
 
 from engine.config import Config
 from engine.data import ImageDataset
-from engine.data.tasks import ClassPartition, Task, augment, batch_indices, make_task, normalize, sample_classes
+from engine.data.tasks import (
+    ClassPartition,
+    Task,
+    augment,
+    batch_indices,
+    make_task,
+    normalize,
+    sample_classes,
+)
 from engine.evolution.individual import Genome, LifeResult
 from engine.learngene import Learngene, extract, gene_masks, inherit
 from engine.models import GeneNet, create_model

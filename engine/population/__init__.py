@@ -8,7 +8,13 @@ from __future__ import annotations
 from engine.evolution.trainers import register_trainer
 from engine.population.batches import PopulationData, population_data
 from engine.population.network import GroupedLinear, PopulationNet
-from engine.population.train import PopulationStep, Precision, make_optimizer, population_correct, train_population
+from engine.population.train import (
+    PopulationStep,
+    Precision,
+    make_optimizer,
+    population_correct,
+    train_population,
+)
 from engine.population.trainer import PopulationTrainer
 
 register_trainer("population", PopulationTrainer)

@@ -14,7 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.population.batches import PopulationData, gather_normalized, grouped_layout, step_batch, step_inputs
+from engine.population.batches import (
+    PopulationData,
+    gather_normalized,
+    grouped_layout,
+    step_batch,
+    step_inputs,
+)
 from engine.population.network import PopulationNet
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from engine.data.tasks import Task
 from engine.evolution.individual import Genome, LifeResult
 from engine.evolution.lifetime import LifeContext, _combine, _cpu_state, born, critic_score
 from engine.evolution.trainers import OnDone, OnStart
@@ -21,14 +24,21 @@ from engine.learngene import extract, gene_masks
 from engine.models import GeneNet
 from engine.population.batches import population_data
 from engine.population.network import PopulationNet
-from engine.population.train import PopulationStep, Precision, make_optimizer, population_correct, \
-    train_population
+from engine.population.train import (
+    PopulationStep,
+    Precision,
+    make_optimizer,
+    population_correct,
+    train_population,
+)
 from engine.seeding import torch_generator
 
 log = logging.getLogger(__name__)
 
 #: Share of the free device memory an automatically sized chunk may plan to use.
 MEMORY_SHARE = 0.6
+#: Most host threads that build the networks and tasks of a chunk (births are CPU work before the GPU starts).
+MAX_BIRTH_THREADS = 8
 
 
 class PopulationTrainer:
@@ -123,6 +133,22 @@ class PopulationTrainer:
             step.net.load(models)
         return step
 
+    def _births(self, chunk: list[Genome]) -> tuple[list[GeneNet], list[Task]]:
+        """Every individual's network at birth and its task, built on the host by a few threads (each from its
+        own generators, so the result does not depend on the threads)."""
+        ctx = self.ctx
+
+        def one(gm: Genome) -> tuple[GeneNet, Task]:
+            return born(ctx, gm), ctx.task_for(gm)
+
+        workers = min(len(chunk), os.cpu_count() or 1, MAX_BIRTH_THREADS)
+        if workers <= 1:
+            pairs = [one(gm) for gm in chunk]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="gtl-birth") as pool:
+                pairs = list(pool.map(one, chunk))
+        return [m for m, _ in pairs], [t for _, t in pairs]
+
     def _train_chunk(self, chunk: list[Genome], on_start: OnStart, started: set[int],
                      safe_point: Callable[[], None]) -> list[LifeResult]:
         ctx, cfg = self.ctx, self.ctx.cfg
@@ -132,9 +158,8 @@ class PopulationTrainer:
             if gm.id not in started:
                 started.add(gm.id)
                 on_start(gm)
-        models = [born(ctx, gm) for gm in chunk]
+        models, tasks = self._births(chunk)
         births = None if cfg.evolution.lamarckian else [_cpu_state(m) for m in models]
-        tasks = [ctx.task_for(gm) for gm in chunk]
         gens = [torch_generator(cfg.run.seed, "lifetime", gm.id) for gm in chunk]
         data = population_data(tasks, gens, steps=lt.steps, batch_size=lt.batch_size, augment=cfg.data.augment,
                                mean=ctx.dataset.mean, std=ctx.dataset.std, device=ctx.device)

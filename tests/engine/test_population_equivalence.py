@@ -25,8 +25,16 @@ from engine.evolution.lifetime import LifeContext, born
 from engine.evolution.trainers import SequentialTrainer, make_trainer
 from engine.learngene import extract, gene_masks, random_channels
 from engine.models import available_models, create_model
-from engine.population import PopulationNet, PopulationStep, PopulationTrainer, Precision, make_optimizer, \
-    population_correct, population_data, train_population
+from engine.population import (
+    PopulationNet,
+    PopulationStep,
+    PopulationTrainer,
+    Precision,
+    make_optimizer,
+    population_correct,
+    population_data,
+    train_population,
+)
 from engine.population.batches import augment_draws, crop_flip, step_batch, step_inputs
 from engine.seeding import torch_generator
 from engine.signals import RunSignals, StopRequested

@@ -22,7 +22,15 @@ from typing import Any
 
 from engine.control_client import SOCKET_NAME
 from engine.daemon import PID_FILE, acquire_lock
-from engine.events import EVENTS_FILE, EventWriter, LearngeneExported, Paused, Resumed, RunFinished, read_events
+from engine.events import (
+    EVENTS_FILE,
+    EventWriter,
+    LearngeneExported,
+    Paused,
+    Resumed,
+    RunFinished,
+    read_events,
+)
 from gtl_tui.scripted import scripted_run, write_events
 
 

@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import FakeEngine, make_run, short_dir
 
 from engine.events import EVENTS_FILE, GenerationStarted, read_events
 from gtl_tui.remote.client import RemoteRun, SSHTarget, remote_command
 from gtl_tui.remote.stream import StreamError, check_offset
-
-from fakes import FakeEngine, make_run, short_dir
 
 
 def local_stream(run_dir: Path):

@@ -1,0 +1,253 @@
+"""Training throughput of a population: ``python -m engine.bench [--quick]``.
+
+For each model and population size P, images/s of:
+- one after another: P networks, each trained alone on its own batches (timed on a few of them; the rate does not
+  depend on P);
+- population eager / compiled: the population trainer's own step (:class:`PopulationStep`, grouped network);
+- dense eager / compiled: ONE network of the same architecture on the same P x batch images as one batch, the
+  ceiling a fused population can approach.
+All on the same synthetic uint8 data resident on the device, with the same batch assembly (gather, normalise,
+crop, flip); bf16 autocast and channels_last on CUDA, fp32 on the CPU. Ratios are to the compiled dense network
+(to the eager one when compiling is skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.models import GeneNet, create_model
+from engine.population.batches import PopulationData, dense_layout, normalization, step_batch, step_inputs
+from engine.population.network import PopulationNet
+from engine.population.train import PopulationStep, Precision, make_optimizer, train_population
+
+WAYS = 5
+IMAGES_PER_TASK = 512
+
+
+@dataclass
+class BenchConfig:
+    models: list[str]
+    populations: list[int]
+    batch: int
+    steps: int
+    warmup: int
+    width: float
+    device: torch.device
+    compile: bool
+    sequential_networks: int
+    image_size: int = 32
+
+
+def synthetic_data(p: int, steps: int, batch: int, side: int, device: torch.device, seed: int) -> PopulationData:
+    """Random uint8 tasks for P individuals with batch schedules and augmentation draws, on ``device``."""
+    g = torch.Generator().manual_seed(seed)
+    n = IMAGES_PER_TASK
+    pad = side // 8
+    scale, shift = normalization((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), device)
+    return PopulationData(
+        train_x=torch.randint(0, 256, (p, n, 3, side, side), generator=g, dtype=torch.uint8).to(device),
+        train_y=torch.randint(0, WAYS, (p, n), generator=g).to(device),
+        heldout_x=torch.zeros((p, 1, 3, side, side), dtype=torch.uint8, device=device),
+        heldout_y=torch.zeros((p, 1), dtype=torch.long, device=device),
+        heldout_n=torch.ones(p, dtype=torch.long, device=device),
+        order=torch.randint(0, n, (steps, p, batch), generator=g).to(device),
+        offsets=torch.randint(0, 2 * pad + 1, (steps, 2, p, batch), generator=g).to(device),
+        flips=(torch.rand((steps, p, batch), generator=g) < 0.5).to(device),
+        scale=scale, shift=shift)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(run: Callable[[PopulationData], None], warm: PopulationData, timed: PopulationData,
+           device: torch.device) -> float:
+    """Seconds of ``run(timed)`` after ``run(warm)`` (compilation and caches warmed), device work included."""
+    run(warm)
+    _sync(device)
+    t0 = time.perf_counter()
+    run(timed)
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def _models(arch: str, p: int, cfg: BenchConfig) -> list[GeneNet]:
+    return [create_model(arch, WAYS, width=cfg.width, image_size=cfg.image_size,
+                         generator=torch.Generator().manual_seed(i)) for i in range(p)]
+
+
+def _sgd(params, device: torch.device) -> torch.optim.SGD:
+    return torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4,
+                           **({"fused": True} if device.type == "cuda" else {}))
+
+
+class DenseStep:
+    """Forward and loss of one plain network on a batch of P*B images (the benchmark's ceiling)."""
+
+    def __init__(self, model: GeneNet, precision: Precision, compile: bool) -> None:
+        self.model, self.precision = model, precision
+        if precision.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self._fn = torch.compile(self._forward_loss, dynamic=False) if compile else self._forward_loss
+
+    def _forward_loss(self, train_x, train_y, idx, offsets, flips, scale, shift) -> torch.Tensor:
+        pr = self.precision
+        x, y = step_batch(train_x, train_y, idx, offsets, flips, scale, shift, pr.input_dtype)
+        with pr.autocast():
+            logits = self.model(dense_layout(x, pr.channels_last))
+        return F.cross_entropy(logits.float(), y.reshape(-1))
+
+    def train(self, data: PopulationData, opt: torch.optim.Optimizer) -> None:
+        self.model.train()
+        for s in range(data.steps):
+            loss = self._fn(*step_inputs(data, s))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+
+def bench_one(arch: str, p: int, cfg: BenchConfig) -> dict[str, float | None]:
+    """images/s of every method for one model and population size."""
+    dev, precision = cfg.device, Precision.for_device(cfg.device)
+    warm = synthetic_data(p, cfg.warmup, cfg.batch, cfg.image_size, dev, seed=1)
+    timed = synthetic_data(p, cfg.steps, cfg.batch, cfg.image_size, dev, seed=2)
+    images = p * cfg.batch * cfg.steps
+    out: dict[str, float | None] = {}
+
+    # one after another: each network alone, its own optimizer, its own slice of the data
+    n_seq = min(p, cfg.sequential_networks)
+    singles = [DenseStep(m.to(dev), precision, compile=False) for m in _models(arch, n_seq, cfg)]
+    opts = [_sgd(s.model.parameters(), dev) for s in singles]
+
+    def sequential(data: PopulationData) -> None:
+        for k, (single, opt) in enumerate(zip(singles, opts, strict=True)):
+            single.train(_slice(data, k), opt)
+
+    seconds = _timed(sequential, warm, timed, dev)
+    out["one after another"] = n_seq * cfg.batch * cfg.steps / seconds
+    del singles, opts
+
+    for compiled in (False, True):
+        label = "compiled" if compiled else "eager"
+        if compiled and not cfg.compile:
+            out[f"population {label}"] = out[f"dense {label}"] = None
+            continue
+        net = PopulationNet.from_models(_models(arch, p, cfg)).to(dev)
+        step = PopulationStep(net, precision, compile=compiled)
+        opt = make_optimizer(net, lr=0.01, momentum=0.9, weight_decay=5e-4)
+        out[f"population {label}"] = images / _timed(lambda d: train_population(step, d, opt), warm, timed, dev)
+        del net, step, opt
+        dense = DenseStep(_models(arch, 1, cfg)[0].to(dev), precision, compile=compiled)
+        dopt = _sgd(dense.model.parameters(), dev)
+        out[f"dense {label}"] = images / _timed(lambda d: dense.train(d, dopt), warm, timed, dev)
+        del dense, dopt
+        if compiled:
+            torch._dynamo.reset()
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    return out
+
+
+def _slice(data: PopulationData, k: int) -> PopulationData:
+    """Individual k's data as a population of one."""
+    sl = slice(k, k + 1)
+    return PopulationData(
+        train_x=data.train_x[sl], train_y=data.train_y[sl], heldout_x=data.heldout_x[sl],
+        heldout_y=data.heldout_y[sl], heldout_n=data.heldout_n[sl], order=data.order[:, sl],
+        offsets=data.offsets[:, :, sl] if data.offsets is not None else None,
+        flips=data.flips[:, sl] if data.flips is not None else None, scale=data.scale, shift=data.shift)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}, torch {torch.__version__})"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads " \
+           f"({os.cpu_count()} cores), torch {torch.__version__}"
+
+
+METHODS = ["one after another", "population eager", "population compiled", "dense eager", "dense compiled"]
+
+
+def report(rows: list[tuple[str, int, dict[str, float | None]]]) -> str:
+    """A Markdown table: images/s and the ratio to the compiled (else eager) dense network."""
+    head = "| model | P | " + " | ".join(METHODS) + " |"
+    lines = [head, "|" + " --- |" * (len(METHODS) + 2)]
+    for arch, p, res in rows:
+        base = res.get("dense compiled") or res.get("dense eager")
+        cells = []
+        for m in METHODS:
+            v = res.get(m)
+            cells.append("skipped" if v is None else f"{v:,.0f} ({v / base:.2f}x)" if base else f"{v:,.0f}")
+        lines.append(f"| {arch} | {p} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse(argv: list[str] | None) -> BenchConfig:
+    ap = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny CPU run (under a minute): width 0.125, P=4, 3 steps")
+    ap.add_argument("--models", default="conv4,vgg11", help="comma-separated registered models")
+    ap.add_argument("--population", default="16,64", help="comma-separated population sizes")
+    ap.add_argument("--batch", type=int, default=128, help="images per network per step")
+    ap.add_argument("--steps", type=int, default=30, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=5, help="steps before timing (compiles there)")
+    ap.add_argument("--width", type=float, default=1.0, help="width multiplier of the networks")
+    ap.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                    help="measure the torch.compile columns (default: on, off with --quick)")
+    ap.add_argument("--sequential-networks", type=int, default=4,
+                    help="networks timed for 'one after another' (its rate does not depend on P)")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.device, a.width, a.batch, a.steps, a.warmup = "cpu", 0.125, 16, 3, 1
+        a.population, a.sequential_networks = "4", 2
+    if a.device == "auto":
+        a.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error("--device cuda requested but CUDA is not available")
+    try:
+        pops = [int(x) for x in a.population.split(",")]
+    except ValueError:
+        ap.error(f"--population must be comma-separated integers (got {a.population!r})")
+    from engine.models import available_models
+
+    models = [m.strip() for m in a.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in available_models()]
+    if unknown or not models or min(pops) < 1 or a.batch < 1 or a.steps < 1 or a.warmup < 1:
+        ap.error(f"bad arguments (unknown models {unknown}; need models, P >= 1, batch, steps, warmup >= 1)")
+    return BenchConfig(models=models, populations=pops, batch=a.batch, steps=a.steps, warmup=a.warmup,
+                       width=a.width, device=torch.device(a.device),
+                       compile=(not a.quick) if a.compile is None else a.compile,
+                       sequential_networks=max(1, a.sequential_networks))
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse(argv)
+    print(f"device: {device_name(cfg.device)}")
+    print(f"batch {cfg.batch} per network, {cfg.steps} timed steps after {cfg.warmup} warm-up steps, "
+          f"width x{cfg.width}, {'bf16 autocast, channels_last' if cfg.device.type == 'cuda' else 'fp32'}, "
+          f"compile {'on' if cfg.compile else 'off'}", flush=True)
+    rows = []
+    for arch in cfg.models:
+        for p in cfg.populations:
+            t0 = time.perf_counter()
+            res = bench_one(arch, p, cfg)
+            rows.append((arch, p, res))
+            print(f"  {arch} P={p}: " + ", ".join(f"{k} {v:,.0f}" for k, v in res.items() if v is not None)
+                  + f" images/s ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print()
+    print(report(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

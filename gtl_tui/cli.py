@@ -132,6 +132,10 @@ from gtl_tui.remote import commands as remote_commands  # noqa: E402 (stream, se
 
 remote_commands.register(app)
 
+from gtl_tui import evaluate_cmd  # noqa: E402 (evaluate, pretrain)
+
+evaluate_cmd.register(app)
+
 
 def main() -> None:
     app()

@@ -42,7 +42,7 @@ def _gene_fraction(sizes: list[int], widths: list[int]) -> float:
     """Share of conv parameters between gene channels of consecutive layers (3 input channels first)."""
     prev_g, prev_w = 3, 3
     num = den = 0
-    for s, w in zip(sizes, widths):
+    for s, w in zip(sizes, widths, strict=True):
         num += s * prev_g
         den += w * prev_w
         prev_g, prev_w = s, w

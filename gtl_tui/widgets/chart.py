@@ -59,7 +59,7 @@ def render_chart(series: dict[str, list[float]], generations: list[int], width: 
     for name in ("worst", "mean", "best"):  # best drawn last: on top where lines meet
         pts = [to_px(i, v) for i, v in enumerate(series[name])]
         pixels = _line(*pts[0], *pts[0]) if len(pts) == 1 else []
-        for a, b in zip(pts, pts[1:]):
+        for a, b in zip(pts, pts[1:], strict=False):
             pixels.extend(_line(*a, *b))
         for x, y in pixels:
             r, c = y // 4, x // 2

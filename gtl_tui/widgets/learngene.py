@@ -57,7 +57,7 @@ def render_learngene(state: RunState, individual: int | None, width: int) -> Tex
         out.append("  (generation 0: random channels)", style="dim")
     diffs = state.gene_diff(individual)
     cells = max(8, width - 26)
-    for layer, (w, (inh, add, drop)) in enumerate(zip(rec.layer_widths, diffs)):
+    for layer, (w, (inh, add, drop)) in enumerate(zip(rec.layer_widths, diffs, strict=False)):
         size = rec.gene_sizes[layer] if layer < len(rec.gene_sizes) else len(inh) + len(add)
         out.append(f"\nL{layer:<2} {size:>4}/{w:<4} ", style="bold")
         out.append_text(gene_strip(w, inh, add, drop, cells))

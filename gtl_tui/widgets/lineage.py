@@ -57,7 +57,7 @@ class LineageTree(Tree[int]):
         self.root.set_label(Text(f"lineage of #{individual}: {len(path)} generations back to "
                                  f"#{path[0]}, {len(state.descendants(individual))} descendants", style="bold"))
         node = self.root
-        for depth, i in enumerate(path):
+        for i in path:
             is_sel = i == individual
             child = node.add(self.label_for(state, i, selected=is_sel), data=i, expand=True)
             if not is_sel:

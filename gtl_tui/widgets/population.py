@@ -91,7 +91,7 @@ class PopulationTable(DataTable):
                 if old is None:
                     self.add_row(*row, key=str(i))
                 else:
-                    for (key, _), cell, was in zip(COLUMNS, row, old):
+                    for (key, _), cell, was in zip(COLUMNS, row, old, strict=True):
                         if cell != was:
                             self.update_cell(str(i), key, cell)
                 self._shown[i] = row

@@ -49,7 +49,7 @@ def test_a_completed_run_folds_into_stats_ranks_and_lineage():
     leaf = st.by_generation[3][0]
     path = st.lineage(leaf)
     assert [st.individuals[i].generation for i in path] == [0, 1, 2, 3]
-    for parent, child in zip(path, path[1:]):
+    for parent, child in zip(path, path[1:], strict=False):
         assert st.individuals[child].parent == parent and child in st.children[parent]
     assert leaf in st.descendants(path[0])
     assert len(st.exports) == 1 and st.exports[0].reason == "final"

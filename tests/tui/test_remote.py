@@ -149,6 +149,8 @@ def loopback_sshd(tmp_path):
     cfg.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile {d / 'sshd.pid'}\n"
                    f"AuthorizedKeysFile {d / 'authorized_keys'}\nPasswordAuthentication no\nUsePAM no\n"
                    f"StrictModes no\nPermitRootLogin yes\nSetEnv PATH={os.path.dirname(sys.executable)}:/usr/bin:/bin\n")
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
     proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(cfg)], stderr=subprocess.PIPE)
     time.sleep(1.0)
     if proc.poll() is not None:

@@ -1,0 +1,252 @@
+"""``gtl-tui evaluate`` and ``gtl-tui pretrain``: few-shot evaluation of a learngene against baselines.
+
+The engine part lives in ``engine.evaluate`` and ``engine.baselines``; this module parses options, resolves
+paths and defaults (the data of the learngene's own run), prints a rich table and writes the JSON.
+torch is imported inside the commands only, so ``import gtl_tui.cli`` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+GEN0 = "gen0-best"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(message, err=True, fg="red")
+    return typer.Exit(code)
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        out = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise _fail(f"error: --{what} expects comma-separated integers (got {text!r})") from None
+    if not out:
+        raise _fail(f"error: --{what} is empty")
+    return out
+
+
+def resolve_learngene(path: Path) -> tuple[Path, Path | None]:
+    """A learngene path (file or stem) or a run directory -> (learngene, the run's gen-0 learngene if any)."""
+    p = path.expanduser()
+    if p.is_dir():
+        d = p / "learngenes"
+        best = sorted((q for q in d.glob("best-*.json")), key=lambda q: q.stat().st_mtime) if d.is_dir() else []
+        if not best:
+            raise _fail(f"error: {p}: no exported learngene (learngenes/best-*.json); export one first")
+        gen0 = d / f"{GEN0}.json"
+        return best[-1], gen0 if gen0.is_file() else None
+    stem = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
+    if not stem.with_name(stem.name + ".json").is_file():
+        raise _fail(f"error: {p}: no such learngene (expected {stem.name}.json and {stem.name}.safetensors)")
+    gen0 = stem.parent / f"{GEN0}.json"
+    return stem, gen0 if gen0.is_file() and stem.name != GEN0 else None
+
+
+def data_config(manifest: dict[str, Any], dataset: str | None, root: str | None, image_size: int | None):
+    """The data section of the learngene's run, with the command-line overrides."""
+    from engine.config import DataConfig
+
+    data = dict((manifest.get("config") or {}).get("data") or {})
+    if dataset:
+        data["dataset"] = dataset
+    if root:
+        data["root"] = root
+    if image_size:
+        data["image_size"] = image_size
+    if not data:
+        data = {"dataset": manifest.get("dataset", "glyphs"), "image_size": manifest.get("image_size", 32)}
+    try:
+        return DataConfig.model_validate(data)
+    except ValueError as err:
+        first = err.errors()[0] if hasattr(err, "errors") else None  # pydantic ValidationError
+        msg = first["msg"].removeprefix("Value error, ") if first else str(err)
+        raise _fail(f"error: data: {msg} (use --data ROOT / --dataset)") from None
+
+
+def results_table(report: dict[str, Any], title: str) -> Table:
+    """Methods as rows, (shots, steps) as columns, 'mean ± ci95' in percent."""
+    res = report["results"]
+    cols = sorted({(r["shots"], r["steps"]) for r in res})
+    table = Table(title=title)
+    table.add_column("method", style="bold")
+    for shots, steps in cols:
+        table.add_column(f"{shots}-shot\n{steps} steps", justify="right")
+    for m in dict.fromkeys(r["method"] for r in res):
+        cells = {(r["shots"], r["steps"]): r for r in res if r["method"] == m}
+        table.add_row(m, *(f"{100 * cells[c]['mean']:.1f} ± {100 * cells[c]['ci95']:.1f}" if c in cells else "-"
+                           for c in cols))
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(evaluate)
+    app.command()(pretrain)
+
+
+def evaluate(
+    learngene: Annotated[Path, typer.Argument(help="Learngene (.json/.safetensors or stem) or a run directory.",
+                                              show_default=False)],
+    data: Annotated[str | None, typer.Option("--data", help="Dataset root (default: the learngene's run's).")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="glyphs, cifar-fs or miniimagenet.")] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help="Descendant architecture (default: the gene's).")] = None,
+    width_scale: Annotated[float, typer.Option("--width-scale", help="Descendant width / ancestry width.")] = 1.0,
+    extra_layers: Annotated[int, typer.Option("--extra-layers", help="PIM layers added on top.")] = 0,
+    episodes: Annotated[int, typer.Option("--episodes", help="Episodes per shot setting.")] = 100,
+    shots: Annotated[str, typer.Option("--shots", help="Comma-separated shots.")] = "1,5",
+    steps: Annotated[str, typer.Option("--steps", help="Fine-tuning budgets (0: nearest class mean).")] = "0,10,50",
+    ways: Annotated[int, typer.Option("--ways")] = 5,
+    queries: Annotated[int, typer.Option("--queries", help="Query images per class.")] = 15,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the episodes and inits.")] = 0,
+    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Network from `gtl-tui pretrain`.")] = None,
+    gen0: Annotated[Path | None, typer.Option("--gen0", help="Generation-0 learngene (default: the run's).")] = None,
+    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated subset of the methods.")] = None,
+    lr: Annotated[float, typer.Option("--lr", help="Fine-tuning learning rate of the head.")] = 1e-3,
+    body_lr_scale: Annotated[float, typer.Option("--body-lr-scale", help="Body lr / head lr (0: head only).")] = 0.1,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adam or sgd.")] = "adam",
+    head_init: Annotated[str, typer.Option("--head-init", help="prototype or random.")] = "prototype",
+    bn: Annotated[str, typer.Option("--bn", help="BatchNorm while fine-tuning: frozen or train.")] = "frozen",
+    metric: Annotated[str, typer.Option("--metric", help="Nearest class mean: euclidean or cosine.")] = "euclidean",
+    nongene_init: Annotated[str | None, typer.Option("--nongene-init", help="Default: the run's config.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")] = 0,
+) -> None:
+    """Few-shot evaluation of a learngene's descendants against scratch, pretrained, random-20% and gen-0."""
+    choices = {"optimizer": (optimizer, ("adam", "sgd")), "head-init": (head_init, ("prototype", "random")),
+               "bn": (bn, ("frozen", "train")), "metric": (metric, ("euclidean", "cosine"))}
+    for name, (value, ok) in choices.items():
+        if value not in ok:
+            raise _fail(f"error: --{name} must be one of {', '.join(ok)} (got {value!r})")
+    shot_list, step_list = _ints(shots, "shots"), _ints(steps, "steps")
+    lg_path, run_gen0 = resolve_learngene(learngene)
+    import torch
+
+    from engine.data import DataError, load_dataset
+    from engine.evaluate import METHODS, EvalSettings, FinetuneSettings, builders
+    from engine.evaluate import evaluate as run_eval
+    from engine.learngene import load_learngene
+    from engine.models import available_models
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if arch is not None and arch not in available_models():
+        raise _fail(f"error: --arch {arch!r} is unknown; choose one of {', '.join(available_models())}")
+    wanted = [m.strip() for m in methods.split(",")] if methods else list(METHODS)
+    bad = [m for m in wanted if m not in METHODS]
+    if bad:
+        raise _fail(f"error: unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+    try:
+        gene, manifest = load_learngene(lg_path)
+        g0 = load_learngene(gen0 or run_gen0)[0] if (gen0 or run_gen0) and "gen0" in wanted else None
+        pre = None
+        if pretrained is not None and {"pretrained", "pretrained_random20"} & set(wanted):
+            from engine.baselines import load_pretrained
+
+            pre = load_pretrained(pretrained)[0]
+    except ValueError as err:
+        raise _fail(f"error: {err}") from None
+    cfg_ln = (manifest.get("config") or {}).get("learngene", {})
+    dcfg = data_config(manifest, dataset, data, None)
+    try:
+        ds = load_dataset(dcfg)
+    except DataError as err:
+        raise _fail(f"error: {err}") from None
+    ft = FinetuneSettings(optimizer=optimizer, lr=lr, body_lr_scale=body_lr_scale, head_init=head_init, bn=bn)
+    settings = EvalSettings(episodes=episodes, ways=ways, shots=shot_list, queries=queries, steps=step_list,
+                            seed=seed, metric=metric, arch=arch, width_scale=width_scale, extra_layers=extra_layers,
+                            nongene_init=nongene_init or cfg_ln.get("nongene_init", "random"),
+                            nongene_scale=cfg_ln.get("nongene_scale", 0.1), finetune=ft)
+    try:
+        settings.check()
+        found = builders(settings, ways=ways, in_channels=ds.channels, image_size=ds.image_size, gene=gene,
+                         gen0=g0, pretrained=pre)
+    except ValueError as err:
+        raise _fail(f"error: {err}") from None
+    chosen = {m: found[m] for m in wanted if m in found}
+    missing = [m for m in wanted if m not in found]
+    console = Console(stderr=True)
+    if missing:
+        console.print(f"[yellow]skipping {', '.join(missing)}: needs --pretrained / a gen-0 learngene[/]")
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        try:
+            report = run_eval(ds, settings, chosen, progress=progress)
+        except ValueError as err:
+            raise _fail(f"error: {err}") from None
+    report["settings"].update(learngene=str(lg_path), dataset=dcfg.dataset, root=dcfg.root, arch_gene=gene.arch,
+                              fraction=gene.fraction, pretrained=str(pretrained) if pretrained else None,
+                              gen0=str(gen0 or run_gen0) if g0 is not None else None)
+    Console().print(results_table(report, f"{lg_path.name}: {ways}-way accuracy (%), {episodes} episodes, 95% CI"))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def pretrain(
+    config: Annotated[Path | None, typer.Argument(help="TOML config (data, arch, width, budget).",
+                                                  show_default=False)] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: section.key=value.")] = None,
+    learngene: Annotated[Path | None, typer.Option("--learngene", help="Take the config from this learngene's "
+                                                   "manifest instead.")] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Training steps (0: the evolution's total: population x "
+                                       "generations x lifetime steps).")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Output stem (.safetensors + .json).")] = Path("pretrained"),
+    threads: Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")] = 0,
+) -> None:
+    """Train the whole network on all meta-train classes once (the `pretrained` baseline of `evaluate`)."""
+    from engine.config import ConfigError, config_from_dict, load_config
+
+    try:
+        if learngene is not None:
+            stem, _ = resolve_learngene(learngene)
+            manifest = json.loads(stem.with_name(stem.name + ".json").read_text())
+            from engine.config import apply_overrides
+
+            cfg = config_from_dict(apply_overrides(dict(manifest.get("config") or {}), set_ or []))
+        else:
+            from gtl_tui.cli import default_config_path
+
+            cfg = load_config(config or default_config_path(), set_ or [])
+    except ConfigError as err:
+        raise _fail(f"error: {err}") from None
+    if steps < 0:
+        raise _fail("error: --steps must be >= 0")
+    import torch
+
+    from engine.baselines import PretrainSettings, save_pretrained
+    from engine.baselines import pretrain as train
+    from engine.data import DataError, load_dataset
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    e, lt = cfg.evolution, cfg.lifetime
+    budget = steps or e.population * e.generations * lt.steps
+    settings = PretrainSettings(arch=cfg.model.arch, width=cfg.model.width, steps=budget, batch_size=lt.batch_size,
+                                lr=lt.lr, momentum=lt.momentum, weight_decay=lt.weight_decay,
+                                augment=cfg.data.augment, seed=cfg.run.seed)
+    try:
+        ds = load_dataset(cfg.data)
+    except DataError as err:
+        raise _fail(f"error: {err}") from None
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"pretraining {cfg.model.arch}", total=budget)
+        model = train(ds, settings, progress=lambda k, loss: bar.update(task, completed=k,
+                                                                      description=f"loss {loss:.3f}"))
+    st, js = save_pretrained(model, out, settings, dataset=cfg.data.dataset, image_size=cfg.data.image_size,
+                             extra={"config_hash": cfg.hash()})
+    typer.echo(f"pretrained {cfg.model.arch} ({budget} steps) -> {st}")

@@ -181,3 +181,31 @@ def test_real_ssh(loopback_sshd):
                 assert remote.request("status")["ok"]
             finally:
                 remote.close()
+
+
+def test_serve_binds_loopback_only(tmp_path):
+    pytest.importorskip("textual_serve")
+    run = make_run(tmp_path / "r", population=3, generations=1)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gtl_tui.cli", "serve", str(run), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(listening, timeout=60)
+        out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout if shutil.which("ss") else ""
+        lines = [x for x in out.splitlines() if f":{port} " in x]
+        assert all("127.0.0.1:" in x for x in lines), lines
+        # no other interface answers
+        others = [a for a in socket.gethostbyname_ex(socket.gethostname())[2] if not a.startswith("127.")]
+        for addr in others:
+            with pytest.raises(OSError):
+                socket.create_connection((addr, port), timeout=0.5).close()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -192,24 +192,40 @@ def report(rows: list[tuple[str, int, dict[str, float | None]]]) -> str:
     return "\n".join(lines)
 
 
+FULL = {"population": "16,64", "batch": 128, "steps": 30, "warmup": 5, "width": 1.0, "device": "auto",
+        "sequential_networks": 4, "threads": 0}
+QUICK = {"population": "4", "batch": 16, "steps": 8, "warmup": 2, "width": 0.125, "device": "cpu",
+         "sequential_networks": 2, "threads": 1}  # one thread: on a small shared CPU more threads wait on each other
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def parse(argv: list[str] | None) -> BenchConfig:
-    ap = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny CPU run (under a minute): width 0.125, P=4, 3 steps")
+    ap = _Parser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny CPU run (under a minute): width 0.125, P=4, batch 16, 8 steps, no compile")
     ap.add_argument("--models", default="conv4,vgg11", help="comma-separated registered models")
-    ap.add_argument("--population", default="16,64", help="comma-separated population sizes")
-    ap.add_argument("--batch", type=int, default=128, help="images per network per step")
-    ap.add_argument("--steps", type=int, default=30, help="timed steps")
-    ap.add_argument("--warmup", type=int, default=5, help="steps before timing (compiles there)")
-    ap.add_argument("--width", type=float, default=1.0, help="width multiplier of the networks")
-    ap.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    ap.add_argument("--population", help=f"comma-separated population sizes (default {FULL['population']})")
+    ap.add_argument("--batch", type=int, help=f"images per network per step (default {FULL['batch']})")
+    ap.add_argument("--steps", type=int, help=f"timed steps (default {FULL['steps']})")
+    ap.add_argument("--warmup", type=int, help=f"steps before timing; compilation happens there "
+                    f"(default {FULL['warmup']})")
+    ap.add_argument("--width", type=float, help="width multiplier of the networks (default 1)")
+    ap.add_argument("--device", help="'auto' (default), 'cpu', 'cuda' or 'cuda:N'")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                     help="measure the torch.compile columns (default: on, off with --quick)")
-    ap.add_argument("--sequential-networks", type=int, default=4,
-                    help="networks timed for 'one after another' (its rate does not depend on P)")
+    ap.add_argument("--threads", type=int, help="CPU threads of torch (0: torch's default; 1 with --quick)")
+    ap.add_argument("--sequential-networks", type=int,
+                    help="networks timed for 'one after another', whose rate does not depend on P (default 4)")
     a = ap.parse_args(argv)
-    if a.quick:
-        a.device, a.width, a.batch, a.steps, a.warmup = "cpu", 0.125, 16, 3, 1
-        a.population, a.sequential_networks = "4", 2
+    for key, value in (QUICK if a.quick else FULL).items():
+        if getattr(a, key) is None:
+            setattr(a, key, value)
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     if a.device == "auto":
         a.device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.device.startswith("cuda") and not torch.cuda.is_available():
@@ -222,8 +238,10 @@ def parse(argv: list[str] | None) -> BenchConfig:
 
     models = [m.strip() for m in a.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in available_models()]
-    if unknown or not models or min(pops) < 1 or a.batch < 1 or a.steps < 1 or a.warmup < 1:
-        ap.error(f"bad arguments (unknown models {unknown}; need models, P >= 1, batch, steps, warmup >= 1)")
+    if unknown or not models:
+        ap.error(f"unknown or no models {unknown}; available: {', '.join(available_models())}")
+    if min(pops) < 1 or a.batch < 1 or a.steps < 1 or a.warmup < 1 or not a.width > 0:
+        ap.error("population sizes, --batch, --steps, --warmup and --width must be positive")
     return BenchConfig(models=models, populations=pops, batch=a.batch, steps=a.steps, warmup=a.warmup,
                        width=a.width, device=torch.device(a.device),
                        compile=(not a.quick) if a.compile is None else a.compile,

@@ -98,6 +98,8 @@ class MonitorApp(App[None]):
         self.replay = replay
         if event_source is None:
             event_source = ReplaySource.from_run_dir(run_dir, speed=speed) if replay else LocalEventSource(run_dir)
+        if isinstance(event_source, ReplaySource) and len(event_source.events) >= BIG_BATCH:
+            gc.freeze()  # the whole log stays in memory for the replay: keep the GC off it (see poll_events)
         self.source = event_source
         self.controller = controller or (ReplayController() if replay else LocalController(run_dir))
         self.refresh_interval = refresh_interval

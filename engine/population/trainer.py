@@ -46,10 +46,12 @@ class PopulationTrainer:
 
     name = "population"
 
-    def __init__(self, ctx: LifeContext) -> None:
+    def __init__(self, ctx: LifeContext, *, precision: Precision | None = None, compile: bool | None = None) -> None:
+        """``precision`` and ``compile`` default to the device's (bf16 + channels_last on CUDA) and to
+        ``run.compile`` on CUDA; tests pass them to run the CUDA code path on the CPU."""
         self.ctx = ctx
-        self.precision = Precision.for_device(ctx.device)
-        self.compile = bool(ctx.cfg.run.compile) and ctx.device.type == "cuda"
+        self.precision = precision or Precision.for_device(ctx.device)
+        self.compile = (bool(ctx.cfg.run.compile) and ctx.device.type == "cuda") if compile is None else compile
         limit = ctx.cfg.run.max_population_chunk
         self.chunk: int | None = limit or None  # None: sized from free memory at the first generation
         self._steps: dict[tuple[int, int], PopulationStep] = {}  # (population, batch) -> net and its step

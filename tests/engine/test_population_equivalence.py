@@ -232,6 +232,44 @@ def test_population_net_rejects_unknown_modules():
         PopulationNet(model, 2)
 
 
+def test_population_cuda_code_path_on_cpu_bf16_channels_last(dataset):
+    """The CUDA recipe (bf16 autocast, bf16 inputs, channels_last) run on the CPU: close to fp32, fp32 states."""
+    ctx = make_ctx(dataset, lifetime={"steps": 2, "gene_lr_scale": 1.0})
+    genomes = make_genomes(ctx, 2)
+    cuda_like = Precision("cpu", bf16=True, channels_last=True, input_dtype=torch.bfloat16)
+    low, _ = run(PopulationTrainer(ctx, precision=cuda_like), genomes)
+    ref, _ = run(PopulationTrainer(ctx), genomes)
+    for a, b in zip(low, ref, strict=True):
+        assert all(t.dtype == b.state[k].dtype and t.is_contiguous() for k, t in a.state.items())
+        torch.testing.assert_close(a.state["head.weight"], b.state["head.weight"], atol=0.02, rtol=0.05)
+        assert a.train_loss == pytest.approx(b.train_loss, rel=0.05)
+
+
+@pytest.mark.slow
+def test_population_compiled_once_and_reused(dataset):
+    """torch.compile (here on the CPU) gives the eager results and is not recompiled for the next generation."""
+    from torch._dynamo.utils import counters
+
+    ctx = make_ctx(dataset, lifetime={"steps": 2, "gene_lr_scale": 1.0})
+    genomes = make_genomes(ctx, 2)
+    trainer = PopulationTrainer(ctx, compile=True)
+    compiled, _ = run(trainer, genomes)
+    assert_same(compiled, run(PopulationTrainer(ctx), genomes)[0], atol=1e-4, rtol=1e-4)
+    frames = counters["stats"]["unique_graphs"]
+    again, _ = run(trainer, make_genomes(ctx, 4)[2:])  # the next generation: new individuals, same shapes
+    assert counters["stats"]["unique_graphs"] == frames
+    assert len(again) == 2
+
+
+def test_bench_quick_prints_every_method(capsys):
+    from engine import bench
+
+    assert bench.main(["--quick", "--models", "conv4", "--steps", "1", "--warmup", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("device: CPU")
+    assert "| conv4 | 4 |" in out and "one after another" in out and "(1.00x)" in out
+
+
 @pytest.mark.gpu
 def test_population_generation_learns_in_bf16_on_cuda(dataset):
     """A generation in bf16 / channels_last on the GPU learns its tasks (well above chance)."""

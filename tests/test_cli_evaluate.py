@@ -1,0 +1,71 @@
+"""`gtl-tui evaluate` and `gtl-tui pretrain` through typer's CliRunner: tiny glyph runs and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from gtl_tui.cli import app
+
+runner = CliRunner()
+GLYPHS = {"dataset": "glyphs", "glyph_classes": 20, "glyph_images_per_class": 24, "image_size": 32}
+
+
+@pytest.fixture(scope="module")
+def lg(tmp_path_factory) -> Path:
+    from engine.learngene import extract, random_channels, save_learngene
+    from engine.models import create_model
+
+    d = tmp_path_factory.mktemp("lg")
+    m = create_model("conv4", 5, width=0.125, generator=torch.Generator().manual_seed(0))
+    gene = extract(m, random_channels(m.gene_spec().widths, 0.45, torch.Generator().manual_seed(1)))
+    config = {"data": GLYPHS, "model": {"arch": "conv4", "width": 0.125},
+              "evolution": {"population": 2, "generations": 1, "tournament_size": 2}, "lifetime": {"steps": 2, "batch_size": 8}}
+    save_learngene(gene, d / "best-g0001-i3", {"config": config})
+    save_learngene(gene, d / "gen0-best", {"config": config})
+    return d / "best-g0001-i3.json"
+
+
+def test_pretrain_then_evaluate_writes_json(lg: Path, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["pretrain", "--learngene", str(lg), "--out", str(tmp_path / "pre")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "pre.safetensors").is_file()
+    assert json.loads((tmp_path / "pre.json").read_text())["settings"]["steps"] == 2 * 1 * 2  # the evolution's
+    out = tmp_path / "res.json"
+    r = runner.invoke(app, ["evaluate", str(lg), "--episodes", "2", "--shots", "1", "--steps", "0,1", "--ways", "3",
+                            "--queries", "2", "--pretrained", str(tmp_path / "pre"), "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    report = json.loads(out.read_text())
+    assert {x["method"] for x in report["results"]} == {"learngene", "scratch", "pretrained",
+                                                        "pretrained_random20", "gen0"}
+    assert report["settings"]["gen0"].endswith("gen0-best.json")
+    assert "learngene" in r.output and "±" in r.output
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["evaluate", "nowhere/lg.json"], "no such learngene"),
+    (["evaluate", "LG", "--shots", "one"], "--shots expects comma-separated integers"),
+    (["evaluate", "LG", "--methods", "magic"], "unknown method 'magic'"),
+    (["evaluate", "LG", "--bn", "sometimes"], "--bn must be one of"),
+    (["evaluate", "LG", "--arch", "resnet9000"], "--arch 'resnet9000' is unknown"),
+    (["evaluate", "LG", "--pretrained", "nowhere/p"], "cannot read pretrained manifest"),
+    (["evaluate", "LG", "--dataset", "cifar-fs"], "root is required"),
+    (["evaluate", "LG", "--episodes", "0"], "episodes >= 1"),
+    (["pretrain", "--learngene", "nowhere"], "no such learngene"),
+])
+def test_errors_are_one_line(lg: Path, args: list[str], msg: str) -> None:
+    args = [str(lg) if a == "LG" else a for a in args]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and msg in lines[0], r.output
+
+
+def test_run_directory_without_export_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "learngenes").mkdir()
+    r = runner.invoke(app, ["evaluate", str(tmp_path)])
+    assert r.exit_code == 2 and "no exported learngene" in r.output

@@ -118,44 +118,53 @@ class DenseStep:
 
 def bench_one(arch: str, p: int, cfg: BenchConfig) -> dict[str, float | None]:
     """images/s of every method for one model and population size."""
-    dev, precision = cfg.device, Precision.for_device(cfg.device)
+    dev = cfg.device
     warm = synthetic_data(p, cfg.warmup, cfg.batch, cfg.image_size, dev, seed=1)
     timed = synthetic_data(p, cfg.steps, cfg.batch, cfg.image_size, dev, seed=2)
-    images = p * cfg.batch * cfg.steps
-    out: dict[str, float | None] = {}
-
-    # one after another: each network alone, its own optimizer, its own slice of the data
-    n_seq = min(p, cfg.sequential_networks)
-    singles = [DenseStep(m.to(dev), precision, compile=False) for m in _models(arch, n_seq, cfg)]
-    opts = [_sgd(s.model.parameters(), dev) for s in singles]
-
-    def sequential(data: PopulationData) -> None:
-        for k, (single, opt) in enumerate(zip(singles, opts, strict=True)):
-            single.train(_slice(data, k), opt)
-
-    seconds = _timed(sequential, warm, timed, dev)
-    out["one after another"] = n_seq * cfg.batch * cfg.steps / seconds
-    del singles, opts
-
+    out: dict[str, float | None] = {"one after another": _one_after_another(arch, cfg, warm, timed)}
     for compiled in (False, True):
         label = "compiled" if compiled else "eager"
         if compiled and not cfg.compile:
             out[f"population {label}"] = out[f"dense {label}"] = None
             continue
-        net = PopulationNet.from_models(_models(arch, p, cfg)).to(dev)
-        step = PopulationStep(net, precision, compile=compiled)
-        opt = make_optimizer(net, lr=0.01, momentum=0.9, weight_decay=5e-4)
-        out[f"population {label}"] = images / _timed(lambda d: train_population(step, d, opt), warm, timed, dev)
-        del net, step, opt
-        dense = DenseStep(_models(arch, 1, cfg)[0].to(dev), precision, compile=compiled)
-        dopt = _sgd(dense.model.parameters(), dev)
-        out[f"dense {label}"] = images / _timed(lambda d: dense.train(d, dopt), warm, timed, dev)
-        del dense, dopt
+        out[f"population {label}"] = _population(arch, cfg, warm, timed, compiled)
+        out[f"dense {label}"] = _dense(arch, cfg, warm, timed, compiled)
         if compiled:
             torch._dynamo.reset()
-        if dev.type == "cuda":
-            torch.cuda.empty_cache()
     return out
+
+
+def _one_after_another(arch: str, cfg: BenchConfig, warm: PopulationData, timed: PopulationData) -> float:
+    """Each network alone with its own optimizer and slice of the data, timed on a few networks."""
+    dev, precision = cfg.device, Precision.for_device(cfg.device)
+    n = min(timed.population, cfg.sequential_networks)
+    singles = [DenseStep(m.to(dev), precision, compile=False) for m in _models(arch, n, cfg)]
+    opts = [_sgd(s.model.parameters(), dev) for s in singles]
+
+    def run(data: PopulationData) -> None:
+        for k, (single, opt) in enumerate(zip(singles, opts, strict=True)):
+            single.train(_slice(data, k), opt)
+
+    return n * cfg.batch * cfg.steps / _timed(run, warm, timed, dev)
+
+
+def _population(arch: str, cfg: BenchConfig, warm: PopulationData, timed: PopulationData, compiled: bool) -> float:
+    """The population trainer's step on all P networks at once."""
+    dev = cfg.device
+    net = PopulationNet.from_models(_models(arch, timed.population, cfg)).to(dev)
+    step = PopulationStep(net, Precision.for_device(dev), compile=compiled)
+    opt = make_optimizer(net, lr=0.01, momentum=0.9, weight_decay=5e-4)
+    seconds = _timed(lambda d: train_population(step, d, opt), warm, timed, dev)
+    return timed.population * cfg.batch * cfg.steps / seconds
+
+
+def _dense(arch: str, cfg: BenchConfig, warm: PopulationData, timed: PopulationData, compiled: bool) -> float:
+    """One network on all P x batch images as one batch (the ceiling)."""
+    dev = cfg.device
+    dense = DenseStep(_models(arch, 1, cfg)[0].to(dev), Precision.for_device(dev), compile=compiled)
+    opt = _sgd(dense.model.parameters(), dev)
+    seconds = _timed(lambda d: dense.train(d, opt), warm, timed, dev)
+    return timed.population * cfg.batch * cfg.steps / seconds
 
 
 def _slice(data: PopulationData, k: int) -> PopulationData:

@@ -73,7 +73,7 @@ class EvalSettings:
             raise ValueError(f"steps must be integers >= 0 (got {self.steps})")
 
 
-#: Builds the network of one method for one episode: (episode generator) -> (model, gene channels or None).
+#: Builds the network of one method for one episode from the episode's init generator.
 Builder = Callable[[torch.Generator], GeneNet]
 
 

@@ -94,6 +94,7 @@ class MonitorApp(App[None]):
                  refresh_interval: float = 0.25, clock: Callable[[], float] | None = None,
                  feed_size: int = 500) -> None:
         super().__init__()
+        self.animation_level = "none"  # a monitor, often over SSH: no sliding underlines or smooth scrolls
         self.run_dir = Path(run_dir)
         self.replay = replay
         if event_source is None:
@@ -113,6 +114,7 @@ class MonitorApp(App[None]):
         self._shown: int | None = None
         self._stale: set[str] = set(TABS)
         self._lineage_ids: set[int] = set()
+        self._feed_written = -1  # state.events_seen when the feed was last written (-1: start over)
         self._synced = False
 
     def _new_state(self) -> RunState:
@@ -184,13 +186,10 @@ class MonitorApp(App[None]):
         sel = self.selection()
         self.population_table.sync(state, None if first else changes,
                                              self.selected if self.selected is not None else sel)
-        feed = self.feed
         if first:
-            feed.clear()
-        feed.origin = state.started_t
+            self._feed_written = -1  # the feed starts over
         if changes.feed or first:
-            n = len(state.feed) if first else min(changes.feed, len(state.feed))
-            feed.add_events(list(state.feed)[-n:] if n else [])
+            self._stale.add("events")
         moved = sel != self._shown
         self._shown = sel
         touched = changes.individuals
@@ -218,6 +217,19 @@ class MonitorApp(App[None]):
             self.learngene_view.show(self.state, sel)
         elif tab == "mutations":
             self.mutation_history.show(self.state, sel)
+        elif tab == "events":
+            self._write_feed()
+
+    def _write_feed(self) -> None:
+        """Append the events logged since the feed was last shown (all kept ones after a reset)."""
+        state, feed = self.state, self.feed
+        new = state.events_seen - self._feed_written
+        if self._feed_written < 0 or new >= len(state.feed):
+            feed.clear()
+            new = len(state.feed)
+        feed.origin = state.started_t
+        feed.add_events(list(state.feed)[-new:] if new else [])
+        self._feed_written = state.events_seen
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:

@@ -100,7 +100,8 @@ def train_population(step: PopulationStep, data: PopulationData, opt: torch.opti
         opt.zero_grad(set_to_none=True)
         total.backward()
         if factors is not None:
-            torch._foreach_mul_([p.grad for _, p in named], factors)
+            pairs = [(p.grad, f) for (_, p), f in zip(named, factors, strict=True) if p.grad is not None]
+            torch._foreach_mul_([g for g, _ in pairs], [f for _, f in pairs])
         opt.step()
         if s >= n - 10:
             last += per.detach()

@@ -67,16 +67,14 @@ class PopulationTrainer:
                 safe_point()
                 size = self._chunk_size(len(genomes), pending[0])
                 chunk = pending[:_balanced(len(pending), size)]
+                out = None
                 try:
                     out = self._train_chunk(chunk, on_start, started, safe_point)
                 except torch.OutOfMemoryError:
                     if len(chunk) == 1:
                         raise
-                    self.chunk = max(1, len(chunk) // 2)
-                    log.warning("population chunk of %d did not fit in memory; trying %d", len(chunk), self.chunk)
-                    self._steps.clear()
-                    if self.ctx.device.type == "cuda":
-                        torch.cuda.empty_cache()
+                if out is None:  # out of memory: free it outside the except block (its traceback holds tensors)
+                    self._shrink(len(chunk))
                     continue
                 for gm, r in zip(chunk, out, strict=True):
                     on_done(gm, r)
@@ -86,6 +84,14 @@ class PopulationTrainer:
 
     def close(self) -> None:
         self._steps.clear()
+
+    def _shrink(self, failed: int) -> None:
+        """Halve the chunk after ``failed`` networks did not fit (the chunk is retried from birth)."""
+        self.chunk = max(1, failed // 2)
+        log.warning("population chunk of %d networks did not fit in memory; trying %d", failed, self.chunk)
+        self._steps.clear()
+        if self.ctx.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     # ----------------------------------------------------------------------------------------- chunks
     def _batch(self, genome: Genome) -> int:
@@ -168,7 +174,7 @@ class PopulationTrainer:
         step = self._step_for(models, data.batch)
         factors = None
         if lt.gene_lr_scale != 1.0 and any(gm.gene is not None for gm in chunk):
-            masks = [gene_masks(m, gm.channels) if gm.gene is not None else {} for m, gm in zip(models, chunk)]
+            masks = [gene_masks(m, gm.channels) if gm.gene is not None else {} for m, gm in zip(models, chunk, strict=True)]
             factors = step.net.grouped([{n: 1.0 - (1.0 - lt.gene_lr_scale) * mk.float() for n, mk in m.items()}
                                         for m in masks])
         opt = make_optimizer(step.net, lr=lt.lr, momentum=lt.momentum, weight_decay=lt.weight_decay)

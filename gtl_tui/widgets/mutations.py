@@ -10,7 +10,7 @@ from textual.widgets import Checkbox, DataTable, Label, Select
 from gtl_tui.state import RunState
 from gtl_tui.widgets import fmt
 
-MAX_ROWS = 500  # newest matching mutations shown (the table is rebuilt, so it stays small)
+MAX_ROWS = 200  # newest matching mutations shown (rebuilt on each change, so kept small; filters narrow it)
 OPS = ("swap", "add", "drop")
 
 

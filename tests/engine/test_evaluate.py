@@ -12,7 +12,15 @@ import torch
 from engine.baselines import PretrainSettings, load_pretrained, pretrain, save_pretrained
 from engine.config import DataConfig
 from engine.data import load_dataset
-from engine.evaluate import METHODS, EvalSettings, FinetuneSettings, builders, evaluate, make_episodes, mean_ci95
+from engine.evaluate import (
+    METHODS,
+    EvalSettings,
+    FinetuneSettings,
+    builders,
+    evaluate,
+    make_episodes,
+    mean_ci95,
+)
 from engine.learngene import extract, random_channels
 from engine.models import create_model
 

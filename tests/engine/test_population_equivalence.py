@@ -132,7 +132,7 @@ def test_population_equivalence_float64_exact(dataset, arch, channels_last):
     precision = Precision("cpu", bf16=False, channels_last=channels_last, input_dtype=torch.float64)
     step = PopulationStep(PopulationNet.from_models(models), precision)
     factors = [{n: 1.0 - 0.5 * m.double() for n, m in gene_masks(md, gm.channels).items()} if gm.gene else {}
-               for md, gm in zip(models, genomes)]
+               for md, gm in zip(models, genomes, strict=True)]
     opt = make_optimizer(step.net, lr=lt.lr, momentum=lt.momentum, weight_decay=lt.weight_decay)
     train_population(step, data, opt, grad_factors=step.net.grouped(factors))
     correct = population_correct(step.net, data, precision)
@@ -256,6 +256,7 @@ def test_population_compiled_once_and_reused(dataset):
     compiled, _ = run(trainer, genomes)
     assert_same(compiled, run(PopulationTrainer(ctx), genomes)[0], atol=1e-4, rtol=1e-4)
     frames = counters["stats"]["unique_graphs"]
+    assert frames > 0
     again, _ = run(trainer, make_genomes(ctx, 4)[2:])  # the next generation: new individuals, same shapes
     assert counters["stats"]["unique_graphs"] == frames
     assert len(again) == 2
@@ -284,3 +285,19 @@ def test_population_generation_learns_in_bf16_on_cuda(dataset):
     assert all(t.device.type == "cpu" and t.dtype != torch.bfloat16 for t in results[0].state.values())
     seq, _ = run(SequentialTrainer(ctx), genomes[:1])
     assert abs(seq[0].fitness - results[0].fitness) < 0.25
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_population_compiled_on_cuda_once_per_run(dataset):
+    """run.compile on CUDA: compiled at the first generation, reused by the next (same shapes)."""
+    from torch._dynamo.utils import counters
+
+    ctx = make_ctx(dataset, device="cuda", lifetime={"steps": 10, "gene_lr_scale": 1.0}, run={"compile": True})
+    trainer = PopulationTrainer(ctx)
+    assert trainer.compile
+    first, _ = run(trainer, make_genomes(ctx, 3))
+    frames = counters["stats"]["unique_graphs"]
+    second, _ = run(trainer, make_genomes(ctx, 6)[3:])
+    assert counters["stats"]["unique_graphs"] == frames > 0
+    assert all(0 <= r.fitness <= 1 and r.train_loss == r.train_loss for r in first + second)

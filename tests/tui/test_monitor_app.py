@@ -16,6 +16,7 @@ from gtl_tui.app import MonitorApp
 from gtl_tui.screens.confirm import ConfirmScreen
 from gtl_tui.screens.help import HelpScreen
 from gtl_tui.sources import ReplaySource
+from gtl_tui.widgets.feed import EventFeed
 from gtl_tui.widgets.header import RunHeader
 from gtl_tui.widgets.learngene import LearngeneView
 from gtl_tui.widgets.lineage import LineageTree
@@ -75,6 +76,10 @@ async def test_the_view_follows_a_growing_log(tmp_path: Path):
         assert app.state.generations_done == 3
         assert app.query_one(PopulationTable).generation == 2
         assert app.query_one(PopulationTable).row_count == 6
+        await pilot.press("6")
+        await pilot.pause()
+        lines = [strip.text for strip in app.query_one(EventFeed).lines]
+        assert "run completed" in lines[-1] and any("generation 1 started" in ln for ln in lines)
 
 
 def read_events_of(run_dir: Path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,9 @@ def test_a_run_directory_opens_the_monitor(tmp_path: Path, monkeypatch, args, ex
 def test_help_lists_both_commands():
     result = runner.invoke(app, ["--help"])
     assert "attach" in result.output and "replay" in result.output
+
+
+def test_importing_the_monitor_stays_light():
+    code = "import sys, gtl_tui.app, gtl_tui.cli; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

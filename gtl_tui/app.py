@@ -245,6 +245,10 @@ class MonitorApp(App[None]):
 
     def mode_badge(self) -> str:
         src = self.source
+        link = getattr(src, "status", None)  # a remote source tells how its connection is
+        if isinstance(link, str):
+            host = getattr(src, "host", None) or "remote"
+            return f"SSH {host}" if link == "connected" else f"SSH {link}"
         if not isinstance(src, ReplaySource):
             return ""
         end = " end" if src.done else ""
@@ -416,14 +420,18 @@ class MonitorApp(App[None]):
                                 lambda: self.action_replay_step(-1))
 
 
-def open_monitor(run_dir: Path, **kw: Any) -> None:
-    """Run the monitor in this terminal; on quit, say how to come back (the engine keeps running)."""
+def open_monitor(run_dir: Path, *, remote: str | None = None, **kw: Any) -> None:
+    """Run the monitor in this terminal; on quit, say how to come back (the engine keeps running).
+
+    ``remote``: the ssh:// address the run was reached through (for the re-attach hint).
+    """
     app = MonitorApp(run_dir, **kw)
     app.run()
     if kw.get("replay"):
         return
+    where = remote or run_dir
     status = app.state.status
     if status in ENDED:
-        print(f"The run {status}. Its log and learngenes are in {run_dir}")
+        print(f"The run {status}. Its log and learngenes are in {where}")
     else:
-        print(f"The engine keeps running. Re-attach with: gtl-tui attach {run_dir}")
+        print(f"The engine keeps running. Re-attach with: gtl-tui attach {where}")

@@ -274,14 +274,14 @@ def test_bench_quick_prints_every_method(capsys):
 @pytest.mark.gpu
 def test_population_generation_learns_in_bf16_on_cuda(dataset):
     """A generation in bf16 / channels_last on the GPU learns its tasks (well above chance)."""
-    ctx = make_ctx(dataset, device="cuda", lifetime={"steps": 80, "batch_size": 32, "gene_lr_scale": 1.0},
-                   run={"compile": False})
+    ctx = make_ctx(dataset, device="cuda", model={"width": 0.5},
+                   lifetime={"steps": 150, "batch_size": 32, "gene_lr_scale": 1.0}, run={"compile": False})
     genomes = make_genomes(ctx, 4)
     trainer = PopulationTrainer(ctx)
     results, _ = run(trainer, genomes)
     assert trainer.precision.bf16 and trainer.precision.channels_last
     mean_fit = sum(r.fitness for r in results) / len(results)
-    assert mean_fit > 1 / ctx.cfg.task.ways + 0.2, mean_fit
+    assert mean_fit > 1 / ctx.cfg.task.ways + 0.3, mean_fit  # bf16 on the CPU reaches 0.74 here
     assert all(t.device.type == "cpu" and t.dtype != torch.bfloat16 for t in results[0].state.values())
     seq, _ = run(SequentialTrainer(ctx), genomes[:1])
     assert abs(seq[0].fitness - results[0].fitness) < 0.25

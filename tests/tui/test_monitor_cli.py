@@ -53,3 +53,26 @@ def test_importing_the_monitor_stays_light():
     code = "import sys, gtl_tui.app, gtl_tui.cli; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("env, flags, interval", [
+    ({}, [], 0.25),
+    ({"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, [], 1.0),  # low bandwidth by itself over SSH
+    ({"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, ["--no-low-bandwidth"], 0.25),
+    ({}, ["--low-bandwidth"], 1.0),
+])
+def test_low_bandwidth_mode(tmp_path: Path, monkeypatch, env, flags, interval):
+    make_run(tmp_path, population=3, generations=1)
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    calls = []
+    monkeypatch.setattr(monitor_app, "open_monitor", lambda run_dir, **kw: calls.append(kw))
+    result = runner.invoke(app, ["attach", str(tmp_path), *flags])
+    assert result.exit_code == 0, result.output
+    assert calls == [{"refresh_interval": interval}]
+
+
+def test_bad_ssh_address(tmp_path: Path):
+    result = runner.invoke(app, ["attach", "ssh://"])
+    assert result.exit_code == 2 and "expected ssh://" in result.output

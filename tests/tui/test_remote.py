@@ -209,3 +209,36 @@ def test_serve_binds_loopback_only(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+async def test_monitor_over_the_stream_pauses_and_exports(tmp_path):
+    """The monitor itself, fed by the remote stream: header shows the link, p pauses, e copies the export."""
+    from gtl_tui.app import MonitorApp
+    from gtl_tui.widgets.header import RunHeader
+
+    def header(app) -> str:
+        return str(app.query_one(RunHeader).render())
+
+    async def until(pilot, pred, timeout=30.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            if pred():
+                return
+            await pilot.pause(0.05)
+        raise AssertionError("timed out")
+
+    with short_dir() as d:
+        run = make_run(d / "r", population=3, generations=1, live_evaluated=1)
+        with FakeEngine(run) as engine:
+            remote = RemoteRun(local_stream(run), fetch_dir=tmp_path / "laptop")
+            try:
+                app = MonitorApp(run, event_source=remote, controller=remote, refresh_interval=0.05)
+                async with app.run_test(size=(120, 40)) as pilot:
+                    await until(pilot, lambda: "SSH" in header(app) and "RUNNING" in header(app))
+                    await pilot.press("p")
+                    await until(pilot, lambda: "PAUSED" in header(app))
+                    await pilot.press("e")
+                    await until(pilot, lambda: any((tmp_path / "laptop").glob("*.safetensors")))
+                    assert [r["cmd"] for r in engine.requests] == ["pause", "export"]
+            finally:
+                remote.close()

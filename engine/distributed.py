@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -146,6 +147,7 @@ class RayTrainer:
         self._payload = self.ray.put((ctx.cfg, ctx.dataset, ctx.partition))  # the data travels once per run
         self.workers: list[_Worker] = [self._spawn() for _ in range(n)]
         self._running: dict[Any, tuple[_Worker, list[Genome]]] = {}
+        self._start_failures = 0
         log.info("Ray backend: %d workers (%g CPU, %g GPU each) on %s", n, self.cpus_per_worker,
                  self.gpus_per_worker, _fmt(resources))
 
@@ -159,7 +161,9 @@ class RayTrainer:
         waited_since = time.monotonic()
         try:
             while queue is None or queue or self._running:
+                paused_from = time.monotonic()
                 safe_point()  # while paused nothing new is sent out; a stop cancels what runs
+                waited_since += time.monotonic() - paused_from  # a pause is no start timeout
                 idle = [w for w in self.workers if w.info is not None and not self._busy(w)]
                 if queue is None and idle:
                     queue = deque(self._chunks(genomes))
@@ -230,9 +234,13 @@ class RayTrainer:
     def _started(self, worker: _Worker, ref: Any) -> None:
         try:
             worker.info = self.ray.get(ref)
-        except self.ray.exceptions.RayTaskError as err:  # its constructor failed: a setup problem, not bad luck
-            raise RuntimeError(f"a Ray worker failed to start: {type(err.cause).__name__}: {err.cause}") from err
         except self._lost_errors as err:
+            if getattr(err, "_actor_init_failed", False):  # its constructor raised: a setup problem, not bad luck
+                raise RuntimeError(f"a Ray worker failed to start: {_last_line(err)}") from err
+            self._start_failures += 1
+            if self._start_failures > max(3, self.max_retries):
+                raise RuntimeError(f"Ray workers keep dying while starting ({self._start_failures} times); "
+                                   f"last: {_last_line(err)}") from err
             self._warn(f"a Ray worker died while starting ({type(err).__name__}); starting another")
             self.workers[self.workers.index(worker)] = self._spawn()
             return
@@ -287,3 +295,9 @@ class RayTrainer:
 
 def _fmt(resources: dict[str, float]) -> str:
     return ", ".join(f"{resources.get(k, 0):g} {k}" for k in ("CPU", "GPU"))
+
+
+def _last_line(err: BaseException) -> str:
+    """The last line of a (multi-line, colored) Ray error: usually the remote exception itself."""
+    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(err).__name__

@@ -1,10 +1,11 @@
 """The Ray backend on a local Ray of 2 CPU workers: same fitness history as the local backend, survives a
-worker killed mid-generation, honours stop. Ray binds to loopback only and starts no dashboard."""
+worker killed mid-generation, honours pause and stop. Ray binds to loopback only and starts no dashboard."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -100,17 +101,22 @@ def test_worker_killed_mid_generation(ray_session, local_history, tmp_path):
     assert [e.id for e in events if isinstance(e, ev.IndividualStarted)].count(2) == 1
 
 
-def test_stop_mid_generation(ray_session, tmp_path):
-    """A stop request cancels the work in flight; the run ends 'stopped' and its actors are gone."""
-    run_dir = create_run_dir(load_config(None, [*RAY, "evolution.generations=3"]), tmp_path, "ray-stop")
+def test_pause_holds_new_work_and_stop_ends_the_run(ray_session, tmp_path):
+    """Paused after the first result: nothing new is sent out; a stop then cancels what runs and ends the run."""
+    run_dir = create_run_dir(load_config(None, RAY), tmp_path, "ray-pause")
     signals = RunSignals()
     evolution = {}
 
-    def stop_after_first_generation(e: ev.Event) -> None:
-        if isinstance(e, ev.IndividualStarted) and e.generation == 1:
-            signals.request_stop()
+    def steer(e: ev.Event) -> None:
+        if isinstance(e, ev.IndividualEvaluated) and not signals.pause_requested:
+            signals.request_pause()
+        elif isinstance(e, ev.Paused):
+            threading.Timer(2.0, signals.request_stop).start()
 
-    finished = run_in_dir(run_dir, signals=signals, listeners=[stop_after_first_generation],
+    finished = run_in_dir(run_dir, signals=signals, listeners=[steer],
                           on_evolution=lambda evo: evolution.update(evo=evo))
-    assert finished.status == "stopped" and finished.generations_done == 1
+    assert finished.status == "stopped" and finished.generations_done == 0
+    events, _ = ev.read_events(run_dir / ev.EVENTS_FILE)
+    k = [e.kind for e in events]
+    assert "paused" in k and "individual_started" not in k[k.index("paused"):]
     assert evolution["evo"].trainer.workers == [] and evolution["evo"].trainer.running() == {}

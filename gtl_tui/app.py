@@ -30,6 +30,7 @@ from gtl_tui.sources import (
     LocalEventSource,
     ReplayController,
     ReplaySource,
+    gc_paused,
 )
 from gtl_tui.state import Changes, RunState
 from gtl_tui.widgets.chart import FitnessChart
@@ -156,16 +157,17 @@ class MonitorApp(App[None]):
     # ---- the update loop -----------------------------------------------------------------------------
     def poll_events(self) -> None:
         """One tick: read what is new, fold it, redraw what changed."""
-        events = self.source.poll()
+        with gc_paused():  # parsing and folding make no cycles; a collection meanwhile would scan them all
+            events = self.source.poll()
+            if events:
+                self.state.apply_all(events)
+                if len(events) >= BIG_BATCH:
+                    # Attaching to a long run leaves millions of long-lived objects; without this the next
+                    # collections would scan them all (~0.4 s each) while drawing. Refcounting still frees.
+                    gc.freeze()
         alive = getattr(self.source, "engine_alive", None)
         if callable(alive):
             self.state.set_engine_alive(alive())
-        if events:
-            self.state.apply_all(events)
-            if len(events) >= BIG_BATCH:
-                # Attaching to a long run leaves millions of long-lived objects; without this the next
-                # full collections would rescan them all (seconds) while drawing. Refcounting still frees.
-                gc.freeze()
         changes = self.state.take_changes()
         if changes.any() or not self._synced or self.replay:
             self.sync_views(changes)

@@ -73,7 +73,8 @@ def fast_event(d: dict[str, Any]) -> Event | None:
     an instance whose ``__dict__`` is the JSON object itself (less ``kind``, ``v`` and unknown fields) is equal
     to the one ``__init__`` builds. ``d`` is consumed.
     """
-    cls = EVENT_TYPES.get(d.pop("kind", None))  # type: ignore[arg-type]
+    kind = d.pop("kind", None)
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         return None
     d.pop("v", None)

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.events import (
     CheckpointSaved,
@@ -75,8 +75,9 @@ class GenerationStats:
     images_per_s: float
 
 
-@dataclass(frozen=True, slots=True)
-class Mutation:
+class Mutation(NamedTuple):
+    """One mutation an individual received at birth (a tuple: 40,000 of them are built on attach)."""
+
     generation: int
     individual: int
     layer: int
@@ -180,16 +181,28 @@ class RunState:
         self.last_t = event.t
 
     def apply_all(self, events: Iterable[Event]) -> None:
+        """``apply`` each event in turn (the feed only receives the last ``feed_size``: the rest would drop out)."""
+        events = events if isinstance(events, list) else list(events)
+        if not events:
+            return
+        handlers = self._handlers
         # A big batch (attaching to a long run) allocates many small objects; the cyclic GC would rescan
         # the whole heap again and again meanwhile. Nothing here makes cycles, so pause it for the batch.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
             for ev in events:
-                self.apply(ev)
+                handler = handlers.get(type(ev))
+                if handler is not None:
+                    handler(ev)
         finally:
             if was_enabled:
                 gc.enable()
+        keep = self.feed.maxlen
+        self.feed.extend(events if keep is None or len(events) <= keep else events[-keep:])
+        self._changes.feed += len(events)
+        self.events_seen += len(events)
+        self.last_t = events[-1].t
 
     def take_changes(self) -> Changes:
         changes, self._changes = self._changes, Changes()

@@ -1,17 +1,22 @@
-"""Every mutation of the run, newest first, filterable by layer, operation and the selected lineage."""
+"""Every mutation of the run, newest first, filterable by layer, operation and the selected lineage.
+
+A :class:`VirtualTable` of indices into ``RunState.mutations``: filtering builds a list of ints, and only the
+rows on screen are ever formatted, so all of a 40,000-mutation history is there to scroll through.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Checkbox, DataTable, Label, Select
+from textual.widgets import Checkbox, Label, Select
 
-from gtl_tui.state import RunState
+from gtl_tui.state import Mutation, RunState
 from gtl_tui.widgets import fmt
+from gtl_tui.widgets.vtable import Cell, Column, VirtualTable
 
-MAX_ROWS = 200  # newest matching mutations shown (rebuilt on each change, so kept small; filters narrow it)
 OPS = ("swap", "add", "drop")
+CHANNELS_WIDTH = 24  # fmt.channels' default limit
 
 
 class MutationHistory(Vertical):
@@ -21,7 +26,7 @@ class MutationHistory(Vertical):
     MutationHistory Select { width: 18; }
     MutationHistory Checkbox { width: auto; }
     MutationHistory #mutation-count { padding: 1 0 0 1; color: $text-muted; width: 1fr; }
-    MutationHistory DataTable { height: 1fr; }
+    MutationHistory VirtualTable { height: 1fr; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -36,13 +41,14 @@ class MutationHistory(Vertical):
             yield Select([(op, op) for op in OPS], prompt="any op", id="filter-op")
             yield Checkbox("lineage", id="filter-lineage", tooltip="Only the selected individual's lineage")
             yield Label("", id="mutation-count")
-        yield DataTable(id="mutation-table", cursor_type="row", zebra_stripes=True)
+        yield VirtualTable(self._columns(1, 1), id="mutation-table")
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in (("gen", "gen"), ("ind", "individual"), ("layer", "layer"), ("op", "op"),
-                           ("in", "channels in"), ("out", "channels out")):
-            table.add_column(label, key=key)
+    @staticmethod
+    def _columns(gen_digits: int, id_digits: int) -> list[Column]:
+        return [Column("gen", "gen", max(3, gen_digits), "right"),
+                Column("ind", "individual", max(10, id_digits + 1)), Column("layer", "layer", 5),
+                Column("op", "op", 4), Column("in", "channels in", CHANNELS_WIDTH),
+                Column("out", "channels out", CHANNELS_WIDTH)]
 
     def show(self, state: RunState, individual: int | None) -> None:
         self.state, self.individual = state, individual
@@ -68,21 +74,19 @@ class MutationHistory(Vertical):
         op = self.query_one("#filter-op", Select).value
         lineage = set(self.state.lineage(self.individual)) \
             if self.query_one("#filter-lineage", Checkbox).value and self.individual is not None else None
-        rows = []
-        total = 0
-        for m in reversed(self.state.mutations):
-            if (layer is not Select.NULL and m.layer != layer) or (op is not Select.NULL and m.op != op) \
-                    or (lineage is not None and m.individual not in lineage):
-                continue
-            total += 1
-            if len(rows) < MAX_ROWS:
-                rows.append((m.generation, f"#{m.individual}", f"L{m.layer}",
-                             Text(m.op, style=fmt.OP_STYLE.get(m.op, "")),
-                             Text(fmt.channels(m.added), style="green"),
-                             Text(fmt.channels(m.removed), style="red")))
-        table = self.query_one(DataTable)
-        table.clear()
-        table.add_rows(rows)
-        shown = f" (newest {MAX_ROWS} shown)" if total > MAX_ROWS else ""
-        self.query_one("#mutation-count", Label).update(
-            f"{total}/{len(self.state.mutations)}{shown}")
+        muts = self.state.mutations  # this list: a resume replaces it, and a new one comes with a new _fill
+        rows = [k for k in range(len(muts) - 1, -1, -1)
+                if (layer is Select.NULL or muts[k].layer == layer) and (op is Select.NULL or muts[k].op == op)
+                and (lineage is None or muts[k].individual in lineage)]
+        table = self.query_one(VirtualTable)
+        gens = max((m.generation for m in muts[-1:]), default=0)
+        ids = max((m.individual for m in muts[-1:]), default=0)
+        table.set_columns(self._columns(len(str(gens)), len(str(ids))))
+        table.set_rows(rows, lambda k: self._row(muts[k]))  # type: ignore[index]
+        self.query_one("#mutation-count", Label).update(f"{len(rows)}/{len(muts)}")
+
+    @staticmethod
+    def _row(m: Mutation) -> tuple[Cell, ...]:
+        return (str(m.generation), f"#{m.individual}", f"L{m.layer}", Text(m.op, style=fmt.OP_STYLE.get(m.op, "")),
+                Text(fmt.channels(m.added, CHANNELS_WIDTH), style="green"),
+                Text(fmt.channels(m.removed, CHANNELS_WIDTH), style="red"))

@@ -1,22 +1,27 @@
-"""The population of the current generation as a sortable table; the highlighted row is the selection."""
+"""The population of the current generation as a sortable table; the highlighted row is the selection.
+
+A :class:`VirtualTable`: rows are individual ids, cells are made from the state when a row is drawn, and
+sorting sorts the ids, so a generation of 1,000 costs no more to show, sort or update than one of 10.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Hashable
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable
 
 from gtl_tui.state import Changes, Individual, RunState
 from gtl_tui.widgets import fmt
+from gtl_tui.widgets.vtable import Cell, Column, VirtualTable
 
 COLUMNS = (("id", "id"), ("parent", "parent"), ("tasks", "tasks"), ("gene", "gene"),
            ("fitness", "fitness"), ("rank", "rank"), ("state", "state"))
+RIGHT = {"id", "parent", "gene", "fitness", "rank"}
+TASKS_WIDTH = 22
+MIN_WIDTHS = {"id": 4, "parent": 8, "tasks": 7, "gene": 6, "fitness": 9, "rank": 6, "state": 10}
 #: Sort keys by column (missing values last), and whether the column sorts descending first.
 SORT_KEYS = {
     "id": (lambda r: r.id, False),
@@ -32,8 +37,8 @@ RANK_INTERVAL = 2.0  # seconds between re-rankings of a generation in progress (
 SORT_ORDER = ("id", "fitness", "rank", "gene", "parent", "state", "tasks")
 
 
-class PopulationTable(DataTable):
-    """Rows keyed by individual id; updated in place as individuals train (never rebuilt per event)."""
+class PopulationTable(VirtualTable):
+    """Rows keyed by individual id; a row is redrawn when its individual changes (never rebuilt per event)."""
 
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort", tooltip="Sort by the next column (or click a column header)"),
@@ -48,22 +53,19 @@ class PopulationTable(DataTable):
             self.individual = individual
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id)
         self.state: RunState | None = None
         self.generation = -1
         self.sort_column = "id"
         self.sort_reverse = False
-        self._shown: dict[int, tuple] = {}
         self._ranked_at = 0.0
-
-    def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label + "  ", key=key)
+        self._widths = dict(MIN_WIDTHS)
+        """Column widths: at least the label and its sort arrow; id, parent, tasks and rank grow to fit."""
         self._label_columns()
 
     # ---- updates from the app ------------------------------------------------------------------------
     def sync(self, state: RunState, changes: Changes | None, selected: int | None) -> None:
-        """Bring the rows up to date: a new generation rebuilds, otherwise only changed rows are touched."""
+        """Bring the rows up to date: a new generation rebuilds, otherwise only changed rows are redrawn."""
         self.state = state
         gen = state.current_generation
         if changes is None or changes.reset or gen != self.generation:
@@ -77,95 +79,80 @@ class PopulationTable(DataTable):
         if now - self._ranked_at >= RANK_INTERVAL and any(state.individuals[i].state == "done" for i in ids):
             self._ranked_at = now
             state.rank_generation(gen)
-            ids = [i for i in state.by_generation.get(gen, ()) if i in state.individuals]
-        rows = {}
-        for i in ids:
-            row = self._cells(state.individuals[i])
-            if self._shown.get(i) != row:
-                rows[i] = row
-        if not rows:
-            return
-        with self._one_refresh():
-            for i, row in rows.items():
-                old = self._shown.get(i)
-                if old is None:
-                    self.add_row(*row, key=str(i))
-                else:
-                    for (key, _), cell, was in zip(COLUMNS, row, old, strict=True):
-                        if cell != was:
-                            self.update_cell(str(i), key, cell)
-                self._shown[i] = row
-            self._resort(selected)
+            ids = self._members(state, gen)  # ranks moved everywhere
+        new = [i for i in ids if self.get_row_index(i) is None]
+        self._fit_columns(state, ids)
+        self.update_rows(ids)
+        self._resort(selected, extra=new)
 
-    @contextlib.contextmanager
-    def _one_refresh(self) -> Iterator[None]:
-        """``update_cell`` repaints the table on every call; hundreds of rank changes repaint once."""
-        self._held = True
-        try:
-            yield
-        finally:
-            self._held = False
-            self.refresh()
-
-    def refresh(self, *args: Any, **kwargs: Any) -> PopulationTable:
-        if getattr(self, "_held", False):
-            return self
-        return super().refresh(*args, **kwargs)
+    def _members(self, state: RunState, gen: int) -> list[int]:
+        return [i for i in state.by_generation.get(gen, ()) if i in state.individuals]
 
     def _rebuild(self, state: RunState, gen: int, selected: int | None) -> None:
         self.generation = gen
         state.rank_generation(gen)
         self._ranked_at = time.monotonic()
-        recs = [state.individuals[i] for i in state.by_generation.get(gen, ()) if i in state.individuals]
-        with self.prevent(DataTable.RowHighlighted):
-            self.clear()
-            self._shown = {r.id: self._cells(r) for r in recs}
-            for r in self._sorted(recs):
-                self.add_row(*self._shown[r.id], key=str(r.id))
-            self.select_row(selected)
+        ids = self._members(state, gen)
+        self._widths = dict(MIN_WIDTHS)
+        self._label_columns()
+        self._fit_columns(state, ids)
+        self.set_rows(self._sorted(ids), self._row, cursor=selected)
+
+    def _fit_columns(self, state: RunState, ids: list[int]) -> None:
+        """Widen the id, parent, tasks and rank columns to what ``ids`` need (they never shrink)."""
+        if not ids:
+            return
+        recs = state.individuals
+        w = self._widths
+        need = {"id": len(str(max(ids))), "rank": len(str(len(state.by_generation.get(self.generation, ())))),
+                "tasks": min(TASKS_WIDTH, max(len(",".join(recs[i].task_names)) for i in ids))}
+        need["parent"] = need["id"]
+        if any(need[k] > w[k] for k in need):
+            for k in need:
+                w[k] = max(w[k], need[k])
+            self._label_columns()
+
+    def _row(self, key: Hashable) -> tuple[Cell, ...]:
+        assert self.state is not None and isinstance(key, int)
+        return self._cells(self.state.individuals[key])
 
     @staticmethod
-    def _cells(rec: Individual) -> tuple:
+    def _cells(rec: Individual) -> tuple[Cell, ...]:
         tasks = ",".join(rec.task_names)
         return (
-            rec.id,
+            str(rec.id),
             "-" if rec.parent is None else str(rec.parent),
-            tasks if len(tasks) <= 22 else tasks[:21] + "…",
+            tasks if len(tasks) <= TASKS_WIDTH else tasks[:TASKS_WIDTH - 1] + "…",
             f"{rec.fraction:.1%}",
             Text(fmt.fitness(rec.fitness), style="bold" if rec.rank == 1 else ""),
             "-" if rec.rank is None else str(rec.rank),
             Text(rec.state + (" ★" if rec.won else ""), style=fmt.STATE_STYLE.get(rec.state, "")),
         )
 
-    def _sorted(self, recs: list[Individual]) -> list[Individual]:
-        key, _ = SORT_KEYS[self.sort_column]
-        return sorted(recs, key=key, reverse=self.sort_reverse)
-
-    def _resort(self, selected: int | None) -> None:
-        if self.state is None:
-            return
+    def _sorted(self, ids: list[int]) -> list[int]:
+        """``ids`` in the sort order (stable: ties keep their order)."""
+        assert self.state is not None
         key, _ = SORT_KEYS[self.sort_column]
         recs = self.state.individuals
+        return sorted(ids, key=lambda i: key(recs[i]), reverse=self.sort_reverse)
+
+    def _resort(self, selected: int | None, extra: list[int] | None = None) -> None:
+        if self.state is None:
+            return
+        recs = self.state.individuals
         keep = self.selected_id()
-        with self.prevent(DataTable.RowHighlighted):
-            self.sort("id", key=lambda i: key(recs[i]), reverse=self.sort_reverse)
-            self.select_row(keep if keep is not None else selected)
+        ids = [i for i in self.keys if i in recs] + (extra or [])
+        self.set_rows(self._sorted(ids), cursor=keep if keep is not None else selected)
 
     def select_row(self, individual: int | None) -> None:
         """Put the cursor on an individual's row, quietly (no ``Selected`` message)."""
-        if individual is None or str(individual) not in self.rows:
-            return
-        with self.prevent(DataTable.RowHighlighted):
-            self.move_cursor(row=self.get_row_index(str(individual)), animate=False)
+        index = self.get_row_index(individual) if individual is not None else None
+        if index is not None:
+            self.move_cursor(row=index, quiet=True)
 
     def selected_id(self) -> int | None:
-        if not self.row_count:
-            return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        except Exception:  # noqa: BLE001 - no valid cursor row
-            return None
-        return int(key.value) if key.value is not None else None
+        key = self.cursor_key
+        return key if isinstance(key, int) else None
 
     def set_sort(self, column: str, reverse: bool | None = None) -> None:
         if column == self.sort_column and reverse is None:
@@ -177,19 +164,23 @@ class PopulationTable(DataTable):
         self._resort(self.selected_id())
 
     def _label_columns(self) -> None:
+        widths = self._widths
+        cols = []
         for key, label in COLUMNS:
             arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else "  "
-            self.columns[key].label = Text(label + arrow)  # same width either way: no relayout
-        self.refresh()
+            width = widths[key]
+            cols.append(Column(key, Text(label + arrow), width, "right" if key in RIGHT else "left"))
+        self.set_columns(cols)
 
     # ---- events & actions ----------------------------------------------------------------------------
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table is self and event.row_key.value is not None:
-            self.post_message(self.Selected(int(event.row_key.value)))
+    def on_virtual_table_row_highlighted(self, event: VirtualTable.RowHighlighted) -> None:
+        if event.table is self and isinstance(event.key, int):
+            event.stop()
+            self.post_message(self.Selected(event.key))
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+    def on_virtual_table_header_selected(self, event: VirtualTable.HeaderSelected) -> None:
         event.stop()
-        self.set_sort(str(event.column_key.value))
+        self.set_sort(event.column)
 
     def action_cycle_sort(self) -> None:
         nxt = SORT_ORDER[(SORT_ORDER.index(self.sort_column) + 1) % len(SORT_ORDER)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fakes import PID_FILE, FakeEngine, make_run, short_dir
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Select, TabbedContent
+from textual.widgets import Select, TabbedContent
 
 from engine.events import EVENTS_FILE, read_events
 from gtl_tui.app import MonitorApp
@@ -21,6 +21,7 @@ from gtl_tui.widgets.header import RunHeader
 from gtl_tui.widgets.learngene import LearngeneView
 from gtl_tui.widgets.lineage import LineageTree
 from gtl_tui.widgets.population import PopulationTable
+from gtl_tui.widgets.vtable import VirtualTable
 
 SIZE = (120, 40)
 
@@ -58,7 +59,7 @@ async def test_attach_to_a_finished_run_draws_every_view(tmp_path: Path):
             assert app.query_one(TabbedContent).active == tab
         assert app.query_one(LineageTree).individual == best.id
         assert app.query_one(LearngeneView).individual == best.id
-        assert app.query_one("#mutation-table", DataTable).row_count == len(app.state.mutations)
+        assert app.query_one("#mutation-table", VirtualTable).row_count == len(app.state.mutations)
 
 
 async def test_the_view_follows_a_growing_log(tmp_path: Path):
@@ -131,8 +132,8 @@ async def test_e_exports_the_selected_learngene_and_toasts_its_path():
                 table = app.query_one(PopulationTable)
                 table.focus()
                 other = next(i for i in app.state.by_generation[3]
-                             if i != best and table.get_row_index(str(i)) != table.cursor_row)
-                table.move_cursor(row=table.get_row_index(str(other)))
+                             if i != best and table.get_row_index(i) != table.cursor_row)
+                table.move_cursor(row=table.get_row_index(other))
                 await wait_for(pilot, lambda: app.selection() == other)
                 await pilot.press("e")
                 await wait_for(pilot, lambda: (d / "learngenes" / f"gene-ind{other}.safetensors").exists())
@@ -196,7 +197,7 @@ async def test_selecting_a_row_drives_lineage_learngene_and_mutation_filter(tmp_
         target = next(i for i in app.state.by_generation[3]
                       if i != best and app.state.individuals[i].mutations)
         start = table.cursor_row
-        goal = table.get_row_index(str(target))
+        goal = table.get_row_index(target)
         await pilot.press(*(["down"] * (goal - start) if goal >= start else ["up"] * (start - goal)))
         await wait_for(pilot, lambda: app.selected == target)
         await pilot.press("3")
@@ -213,7 +214,7 @@ async def test_selecting_a_row_drives_lineage_learngene_and_mutation_filter(tmp_
         app.query_one("#filter-lineage").value = True
         await pilot.pause()
         lineage = set(app.state.lineage(target))
-        mtable = app.query_one("#mutation-table", DataTable)
+        mtable = app.query_one("#mutation-table", VirtualTable)
         expected = [m for m in app.state.mutations if m.individual in lineage]
         assert mtable.row_count == len(expected) > 0
         app.query_one("#filter-op", Select).value = "add"
@@ -239,12 +240,12 @@ async def test_sorting_the_population_by_fitness(tmp_path: Path):
         table.focus()
         await pilot.press("o")  # id -> fitness, descending
         await pilot.pause()
-        ids = [int(r.key.value) for r in table.ordered_rows]
+        ids = list(table.keys)
         fits = [app.state.individuals[i].fitness for i in ids]
         assert table.sort_column == "fitness" and fits == sorted(fits, reverse=True)
         await pilot.press("O")
         await pilot.pause()
-        ids = [int(r.key.value) for r in table.ordered_rows]
+        ids = list(table.keys)
         assert [app.state.individuals[i].fitness for i in ids] == sorted(fits)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 #: Meta-train class counts of the datasets whose split is fixed; used to check ``task.ways`` early.
 META_TRAIN_CLASSES = {"cifar-fs": 64, "miniimagenet": 64}
@@ -64,6 +64,12 @@ class DataConfig(_Section):
     glyph_classes: int = Field(100, ge=10, description="Classes of the built-in glyph dataset (64/16/20 split ratio).")
     glyph_images_per_class: int = Field(120, ge=10, description="Images per class of the built-in glyph dataset.")
     glyph_seed: int = Field(1234, description="Seed that defines the built-in glyph dataset.")
+
+    @field_validator("root")
+    @classmethod
+    def _absolute_root(cls, root: str | None) -> str | None:
+        # a run's resolved config must still find its data when resumed from another working directory
+        return None if root is None else str(Path(root).expanduser().absolute())
 
     @model_validator(mode="after")
     def _check_root(self) -> DataConfig:

@@ -79,3 +79,10 @@ def test_bad_values_give_one_line(tmp_path, text, overrides, needle):
 def test_missing_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("/nope/missing.toml")
+
+
+def test_relative_data_root_is_made_absolute(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None, ["data.dataset='cifar-fs'", "data.root='data'"])
+    assert cfg.data.root == str(tmp_path / "data")

@@ -76,8 +76,12 @@ def render_chart(series: dict[str, list[float]], generations: list[int], width: 
             label = ""
         row = Text(label.rjust(label_w - 1)[-(label_w - 1):], style="dim")
         row.append("┤" if label.strip() else "│", style="dim")
-        for c in range(cols):
-            row.append(chr(0x2800 + bits[r][c]) if bits[r][c] else " ", style=style[r][c] or "")
+        c = 0
+        while c < cols:  # one append per run of a style: a span per cell would make drawing it slow
+            run_style, start = style[r][c] or "", c
+            while c < cols and (style[r][c] or "") == run_style:
+                c += 1
+            row.append("".join(chr(0x2800 + b) if b else " " for b in bits[r][start:c]), style=run_style)
         lines.append(row)
     axis = [" "] * cols
     step = next((k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)

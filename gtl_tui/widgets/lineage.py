@@ -164,15 +164,22 @@ class LineageTree(ScrollView, can_focus=True):
         width = max(len(g) + 2 + node.label.cell_len for g, node in lines)
         self.virtual_size = Size(width, len(lines))
         self.refresh()
-        self.call_after_refresh(self._scroll_to_cursor)
+        self._scroll_to_cursor()
 
     def _scroll_to_cursor(self) -> None:
-        height = max(self.scrollable_content_region.height, 1)
-        top = round(self.scroll_y)
+        height = self.scrollable_content_region.height
+        if height <= 1:
+            return  # not laid out yet (a hidden tab): ``on_resize`` comes back here
+        top = min(round(self.scroll_y), max(0, len(self._lines) - height))
         if self.cursor_line < top:
-            self.scroll_to(y=self.cursor_line, animate=False, immediate=True)
+            top = self.cursor_line
         elif self.cursor_line >= top + height:
-            self.scroll_to(y=self.cursor_line - height // 2, animate=False, immediate=True)
+            top = self.cursor_line - height // 2
+        if top != round(self.scroll_y):
+            self.scroll_to(y=top, animate=False, immediate=True)
+
+    def on_resize(self) -> None:
+        self._scroll_to_cursor()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

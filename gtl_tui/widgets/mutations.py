@@ -6,6 +6,8 @@ rows on screen are ever formatted, so all of a 40,000-mutation history is there 
 
 from __future__ import annotations
 
+import itertools
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -16,7 +18,7 @@ from gtl_tui.widgets import fmt
 from gtl_tui.widgets.vtable import Cell, Column, VirtualTable
 
 OPS = ("swap", "add", "drop")
-CHANNELS_WIDTH = 24  # fmt.channels' default limit
+CHANNELS_WIDTH = 20  # channel lists are cut to this (the table fits 80 columns)
 
 
 class MutationHistory(Vertical):
@@ -45,15 +47,15 @@ class MutationHistory(Vertical):
 
     @staticmethod
     def _columns(gen_digits: int, id_digits: int) -> list[Column]:
-        return [Column("gen", "gen", max(3, gen_digits), "right"),
+        return [Column("gen", "gen", max(3, gen_digits)),
                 Column("ind", "individual", max(10, id_digits + 1)), Column("layer", "layer", 5),
                 Column("op", "op", 4), Column("in", "channels in", CHANNELS_WIDTH),
                 Column("out", "channels out", CHANNELS_WIDTH)]
 
     def show(self, state: RunState, individual: int | None) -> None:
         self.state, self.individual = state, individual
-        n_layers = max((len(r.layer_widths) for r in state.individuals.values()), default=0) \
-            if self.n_layers == 0 else self.n_layers
+        newest = itertools.islice(reversed(state.individuals.values()), 100)  # one architecture per run
+        n_layers = max((len(r.layer_widths) for r in newest), default=0) if self.n_layers == 0 else self.n_layers
         if n_layers != self.n_layers:
             self.n_layers = n_layers
             self.query_one("#filter-layer", Select).set_options([(f"L{k}", k) for k in range(n_layers)])
@@ -81,9 +83,14 @@ class MutationHistory(Vertical):
         table = self.query_one(VirtualTable)
         gens = max((m.generation for m in muts[-1:]), default=0)
         ids = max((m.individual for m in muts[-1:]), default=0)
-        table.set_columns(self._columns(len(str(gens)), len(str(ids))))
+        columns = self._columns(len(str(gens)), len(str(ids)))
+        if columns != table.columns:  # a new width re-lays the screen out: only when it changes
+            table.set_columns(columns)
         table.set_rows(rows, lambda k: self._row(muts[k]))  # type: ignore[index]
-        self.query_one("#mutation-count", Label).update(f"{len(rows)}/{len(muts)}")
+        count = f"{len(rows)}/{len(muts)}"
+        label = self.query_one("#mutation-count", Label)
+        if str(label.content) != count:
+            label.update(count)
 
     @staticmethod
     def _row(m: Mutation) -> tuple[Cell, ...]:

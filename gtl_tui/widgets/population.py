@@ -19,7 +19,6 @@ from gtl_tui.widgets.vtable import Cell, Column, VirtualTable
 
 COLUMNS = (("id", "id"), ("parent", "parent"), ("tasks", "tasks"), ("gene", "gene"),
            ("fitness", "fitness"), ("rank", "rank"), ("state", "state"))
-RIGHT = {"id", "parent", "gene", "fitness", "rank"}
 TASKS_WIDTH = 22
 MIN_WIDTHS = {"id": 4, "parent": 8, "tasks": 7, "gene": 6, "fitness": 9, "rank": 6, "state": 10}
 #: Sort keys by column (missing values last), and whether the column sorts descending first.
@@ -169,7 +168,7 @@ class PopulationTable(VirtualTable):
         for key, label in COLUMNS:
             arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else "  "
             width = widths[key]
-            cols.append(Column(key, Text(label + arrow), width, "right" if key in RIGHT else "left"))
+            cols.append(Column(key, Text(label + arrow), width))
         self.set_columns(cols)
 
     # ---- events & actions ----------------------------------------------------------------------------

@@ -124,7 +124,7 @@ class VirtualTable(ScrollView, can_focus=True):
         """Row keys in display order."""
         self.cursor_row = 0
         self._index: dict[Hashable, int] | None = {}
-        self._row: Callable[[Hashable], Sequence[Cell]] = lambda key: ()
+        self._cells_of: Callable[[Hashable], Sequence[Cell]] = lambda key: ()
         self._lines: LRUCache[tuple[Hashable, int], Strip] = LRUCache(1024)
         self._header: Strip | None = None
         self._styles: dict[str, Style] = {}
@@ -144,11 +144,12 @@ class VirtualTable(ScrollView, can_focus=True):
         self.keys = list(keys)
         self._index = None
         if row is not None:
-            self._row = row
+            self._cells_of = row
         self._lines.clear()
         index = self.get_row_index(keep) if keep is not None else None
         self.cursor_row = min(max(index if index is not None else self.cursor_row, 0), max(len(self.keys) - 1, 0))
         self._resize()
+        self._scroll_to_cursor()
         self.refresh()
 
     def update_rows(self, keys: Iterable[Hashable]) -> None:
@@ -157,13 +158,6 @@ class VirtualTable(ScrollView, can_focus=True):
         drop = [k for k in self._lines.keys() if k[0] in changed]
         for k in drop:
             self._lines.discard(k)
-        self.refresh()
-
-    def set_label(self, column: str, label: str | Text) -> None:
-        for col in self.columns:
-            if col.key == column:
-                col.label = label
-        self._header = None
         self.refresh()
 
     @property
@@ -196,12 +190,18 @@ class VirtualTable(ScrollView, can_focus=True):
                 self.post_message(self.RowHighlighted(self, row, self.cursor_key))
 
     def _scroll_to_cursor(self) -> None:
-        visible = max(self.scrollable_content_region.height - 1, 1)
-        top = round(self.scroll_y)
+        """Scroll just enough to show the cursor's row (and no further than the last row)."""
+        height = self.scrollable_content_region.height
+        if height <= 1:
+            return  # not laid out yet (a hidden tab): ``on_resize`` comes back here
+        visible = height - 1
+        top = min(round(self.scroll_y), max(0, len(self.keys) - visible))
         if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+            top = self.cursor_row
         elif self.cursor_row >= top + visible:
-            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+            top = self.cursor_row - visible + 1
+        if top != round(self.scroll_y):
+            self.scroll_to(y=top, animate=False, immediate=True)
 
     # ---- drawing -------------------------------------------------------------------------------------
     def _resize(self) -> None:
@@ -220,7 +220,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._invalidate()
 
     def on_resize(self) -> None:
-        self._invalidate()
+        self._scroll_to_cursor()  # the cached lines stay valid: they are as wide as the columns, not the widget
 
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
@@ -261,7 +261,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if strip is None:
             row_style = self._style("vtable--even-row" if kind == 0 else "vtable--odd-row")
             post = self._style("vtable--cursor") if cursor else None
-            strip = self._line(self._row(key), self._style("base") + row_style, post)
+            strip = self._line(self._cells_of(key), self._style("base") + row_style, post)
             self._lines.set((key, kind), strip)
         return strip
 

@@ -1,0 +1,122 @@
+"""The monitor's fast paths: the event decoder, the Line API views (mouse and keys), bounded widgets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fakes import make_run
+from textual.pilot import Pilot
+
+from engine.events import EVENTS_FILE, event_from_dict, read_events
+from gtl_tui.app import MonitorApp
+from gtl_tui.screens.help import HelpScreen
+from gtl_tui.sources import fast_event, read_log
+from gtl_tui.widgets.keybar import KeyBar
+from gtl_tui.widgets.lineage import LineageTree
+from gtl_tui.widgets.population import PopulationTable
+from gtl_tui.widgets.vtable import VirtualTable
+
+SIZE = (120, 40)
+
+
+async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def test_fast_event_equals_event_from_dict(tmp_path: Path):
+    make_run(tmp_path, population=4, generations=2)
+    expected, _ = read_events(tmp_path / EVENTS_FILE)
+    fast, _ = read_log(tmp_path / EVENTS_FILE)
+    assert fast == expected and [type(e) for e in fast] == [type(e) for e in expected]
+    assert len({e.kind for e in fast}) >= 8
+    d = expected[1].to_dict()
+    assert fast_event({**d, "new_field": 1}) == event_from_dict(d)  # unknown fields are ignored
+    assert fast_event({**d, "kind": "no_such_kind"}) is None
+    assert fast_event({**d, "kind": ["not", "a", "str"]}) is None
+    missing = {k: v for k, v in d.items() if k != "generation"}
+    assert fast_event(missing) is None
+    defaults = fast_event({"kind": "run_finished", "status": "completed"})
+    assert defaults == event_from_dict({"kind": "run_finished", "status": "completed"})
+    assert defaults.best_id is None and defaults.seq == -1
+
+
+def header_x(table: VirtualTable, column: str) -> int:
+    x = 0
+    for col in table.columns:
+        if col.key == column:
+            return x + 1
+        x += col.width + 2
+    raise KeyError(column)
+
+
+async def test_mouse_on_the_population_table_sorts_and_selects(tmp_path: Path):
+    make_run(tmp_path, population=6, generations=2)
+    app = MonitorApp(tmp_path, refresh_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.query_one(PopulationTable)
+        await pilot.click(PopulationTable, offset=(header_x(table, "fitness"), 0))
+        await pilot.pause()
+        fits = [app.state.individuals[i].fitness for i in table.keys]
+        assert table.sort_column == "fitness" and fits == sorted(fits, reverse=True)
+        await pilot.click(PopulationTable, offset=(header_x(table, "fitness"), 0))
+        await pilot.pause()
+        assert [app.state.individuals[i].fitness for i in table.keys] == sorted(fits)
+        target = table.keys[4]
+        await pilot.click(PopulationTable, offset=(2, 1 + 4))  # the fifth row (the header is line 0)
+        await wait_for(pilot, lambda: app.selected == target)
+        assert table.cursor_key == target
+        await pilot.press("up")
+        await wait_for(pilot, lambda: app.selected == table.keys[3])
+
+
+async def test_lineage_folds_and_the_key_bar_is_clickable(tmp_path: Path):
+    make_run(tmp_path, population=6, generations=4)
+    app = MonitorApp(tmp_path, refresh_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        tree = app.query_one(LineageTree)
+        tree.focus()
+        shown = len(tree._lines)
+        assert shown > 3 and tree._lines[tree.cursor_line][1].data == app.selection()
+        await pilot.press("home", "enter")  # fold the root: only the title is left
+        await pilot.pause()
+        assert len(tree._lines) == 1
+        await pilot.press("enter")
+        await pilot.pause()
+        assert len(tree._lines) == shown
+        bar = app.query_one(KeyBar)
+        start = next(s for s, _, key in bar._spans if key == "question_mark")
+        await pilot.click(KeyBar, offset=(start + 1, 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_mutation_history_is_whole_and_widgets_do_not_grow_with_the_run(tmp_path: Path):
+    counts = []
+    for population, generations in ((4, 2), (40, 6)):
+        run = tmp_path / f"p{population}"
+        run.mkdir()
+        make_run(run, population=population, generations=generations)
+        app = MonitorApp(run, refresh_interval=0.05)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("4")
+            await pilot.pause()
+            table = app.query_one("#mutation-table", VirtualTable)
+            assert table.row_count == len(app.state.mutations)
+            table.focus()
+            await pilot.press("pagedown")
+            await pilot.pause()
+            assert table.cursor_row == min(table.row_count - 1, table.scrollable_content_region.height - 1)
+            for key in "123456":
+                await pilot.press(key)
+            await pilot.pause()
+            counts.append(len(list(app.query("*"))))
+    assert counts[0] == counts[1]

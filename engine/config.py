@@ -60,6 +60,7 @@ class DataConfig(_Section):
     root: str | None = Field(None, description="Folder or .npz of the dataset (not used by 'glyphs').")
     image_size: int = Field(32, ge=8, le=512, description="Side of the square images the networks see.")
     heldout_fraction: float = Field(0.2, gt=0, lt=1, description="Share of each class's images kept for fitness.")
+    split_seed: int = Field(1234, description="Seed of the fixed per-class split into training and held-out images.")
     augment: bool = Field(True, description="Random crop and horizontal flip during training.")
     glyph_classes: int = Field(100, ge=10, description="Classes of the built-in glyph dataset (64/16/20 split ratio).")
     glyph_images_per_class: int = Field(120, ge=10, description="Images per class of the built-in glyph dataset.")

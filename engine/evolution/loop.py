@@ -46,7 +46,7 @@ class Evolution:
         self.signals = signals or RunSignals()
         self.signals.on_paused = lambda: self.writer.emit(ev.Paused(generation=self.generation))
         self.signals.on_resumed = lambda: self.writer.emit(ev.Resumed(generation=self.generation))
-        partition = partition_classes(dataset, cfg.data.heldout_fraction, seed=cfg.data.glyph_seed)
+        partition = partition_classes(dataset, cfg.data.heldout_fraction, seed=cfg.data.split_seed)
         self.ctx = LifeContext(cfg=cfg, dataset=dataset, partition=partition, device=device)
         self.trainer = trainer or make_trainer(self.ctx)
         if hasattr(self.trainer, "on_warning"):  # e.g. the Ray trainer: "worker died, re-running individual 7"
@@ -113,7 +113,7 @@ class Evolution:
         return sample_classes(self.ctx.dataset.splits["train"], self.cfg.task.ways, g)
 
     def _run_generation(self) -> None:
-        g, cfg = self.generation, self.cfg
+        g = self.generation
         t0 = time.perf_counter()
         self.writer.emit(ev.GenerationStarted(generation=g))
         names = self.ctx.dataset.class_names

@@ -41,7 +41,7 @@ def test_mutations_stay_in_band_and_are_recorded(seed):
     for _ in range(200):
         new, records = mutate_channels(chans, widths, rate=0.8, max_channels=3,
                                        op_weights={"swap": 1, "add": 1, "drop": 1}, ratio_band=band, rng=rng)
-        for layer, (c, w) in enumerate(zip(new, widths)):
+        for layer, (c, w) in enumerate(zip(new, widths, strict=True)):
             lo, hi = size_band(w, band)
             assert lo <= len(c) <= hi, (layer, len(c), lo, hi)
             assert c == sorted(set(c)) and all(0 <= x < w for x in c)

@@ -21,6 +21,7 @@ from textual.widgets import TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.control_client import ControlError
+from gtl_tui.evaluations import EvaluationDir
 from gtl_tui.screens.confirm import ConfirmScreen
 from gtl_tui.screens.help import HelpScreen
 from gtl_tui.sources import (
@@ -35,6 +36,7 @@ from gtl_tui.sources import (
 from gtl_tui.state import Changes, RunState
 from gtl_tui.widgets.chart import FitnessChart
 from gtl_tui.widgets.elite import EliteView
+from gtl_tui.widgets.evaluation import EvaluationView
 from gtl_tui.widgets.feed import EventFeed
 from gtl_tui.widgets.header import RunHeader
 from gtl_tui.widgets.keybar import KeyBar
@@ -45,6 +47,7 @@ from gtl_tui.widgets.population import PopulationTable
 
 TABS = ("overview", "population", "lineage", "mutations", "learngene", "events")
 ENDED = ("finished", "stopped", "failed", "crashed")
+EVAL_POLL_S = 2.0  # seconds between looks at <run dir>/evaluations/
 BIG_BATCH = 10_000  # events in one poll after which the heap is frozen for the GC
 REPLAY_ACTIONS = {"replay_toggle", "replay_speed", "replay_step"}
 
@@ -67,6 +70,8 @@ class MonitorApp(App[None]):
         event_source: anything with ``poll() -> list[Event]`` (default: follow ``run_dir``'s log).
         controller: anything with ``request(cmd, **args) -> dict`` (default: the run's control socket).
         refresh_interval: seconds between polls (raise it over a slow link).
+        evaluations: show ``<run_dir>/evaluations/*.json`` (default: when the run directory is local, i.e.
+            the source is not a remote one).
         clock: "now" for elapsed time and ETA (tests pass a fixed one).
     """
 
@@ -94,7 +99,7 @@ class MonitorApp(App[None]):
     def __init__(self, run_dir: str | Path, *, replay: bool = False, speed: float = 10.0,
                  event_source: EventSource | None = None, controller: Controller | None = None,
                  refresh_interval: float = 0.25, clock: Callable[[], float] | None = None,
-                 feed_size: int = 500) -> None:
+                 feed_size: int = 500, evaluations: bool | None = None) -> None:
         super().__init__()
         self.animation_level = "none"  # a monitor, often over SSH: no sliding underlines or smooth scrolls
         self.run_dir = Path(run_dir)
@@ -103,6 +108,10 @@ class MonitorApp(App[None]):
             event_source = ReplaySource.from_run_dir(run_dir, speed=speed) if replay else LocalEventSource(run_dir)
         if isinstance(event_source, ReplaySource) and len(event_source.events) >= BIG_BATCH:
             gc.freeze()  # the whole log stays in memory for the replay: keep the GC off it (see poll_events)
+        if evaluations is None:
+            evaluations = isinstance(event_source, (LocalEventSource, ReplaySource))
+        self.evaluation_dir = EvaluationDir(self.run_dir) if evaluations else None
+        """The run's ``evaluations/`` folder; None for a remote run (no local run directory)."""
         self.source = event_source
         self.controller = controller or (ReplayController() if replay else LocalController(run_dir))
         self.refresh_interval = refresh_interval
@@ -137,6 +146,7 @@ class MonitorApp(App[None]):
             with TabPane("Learngene", id="learngene"):
                 with VerticalScroll():
                     yield LearngeneView(id="learngene-view")
+                    yield EvaluationView(id="evaluation-view")
             with TabPane("Events", id="events"):
                 yield EventFeed(max_lines=self.feed_size, id="feed")
         yield KeyBar(id="keys")
@@ -152,8 +162,12 @@ class MonitorApp(App[None]):
         self.mutation_history = self.query_one(MutationHistory)
         self.learngene_view = self.query_one(LearngeneView)
         self.feed = self.query_one(EventFeed)
+        self.evaluation_view = self.query_one(EvaluationView)
         self.poll_events()
         self.set_interval(self.refresh_interval, self.poll_events)
+        if self.evaluation_dir is not None:
+            self.poll_evaluations()
+            self.set_interval(EVAL_POLL_S, self.poll_evaluations)
         # What exists once the first frame is drawn (widgets, styles, the folded run) lives as long as the
         # app: out of the collector's way, later full collections scan only what came after (ms, not 0.1 s).
         self.call_after_refresh(gc.freeze)
@@ -177,6 +191,13 @@ class MonitorApp(App[None]):
             self.sync_views(changes)
         else:
             self.header.show(self.state, self.mode_badge())  # the clock moves on
+
+    def poll_evaluations(self) -> None:
+        """Redraw the evaluations when a file in ``evaluations/`` appeared, changed or went (a listing)."""
+        assert self.evaluation_dir is not None
+        found = self.evaluation_dir.poll()
+        if found is not None:
+            self.evaluation_view.show(found)
 
     def sync_views(self, changes: Changes) -> None:
         state, first = self.state, not self._synced or changes.reset

@@ -193,6 +193,12 @@ def evaluate(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2) + "\n")
+    from gtl_tui.evaluations import run_dir_of, write_evaluation
+
+    run = learngene.expanduser() if learngene.expanduser().is_dir() else run_dir_of(lg_path)
+    if run is not None:  # the monitor shows it (Learngene tab)
+        written = write_evaluation(run, lg_path.name.removesuffix(".json"), report)
+        typer.echo(f"evaluation -> {written}", err=True)
 
 
 def pretrain(

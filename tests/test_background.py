@@ -173,6 +173,8 @@ def test_detach_pause_export_stop_resume(runs_dir: Path) -> None:
     assert stat.S_IMODE(os.stat(run / SOCKET_NAME).st_mode) == 0o600
     pid = live_engine_pid(run)
     assert pid and int((run / "engine.pid").read_text()) == pid
+    # its own session: a closing terminal or a dropped SSH connection (SIGHUP to our session) never reaches it
+    assert os.getsid(pid) == pid != os.getsid(0)
     # another engine on the same run directory is refused, and so is --resume of a live run
     other = subprocess.run([sys.executable, "-m", "engine.daemon", str(run)], capture_output=True, text=True,
                            timeout=60)

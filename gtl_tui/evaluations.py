@@ -1,0 +1,115 @@
+"""Evaluation results kept beside a run: ``<run dir>/evaluations/<learngene>.json``.
+
+``gtl-tui evaluate`` writes one file per evaluated learngene (atomically); the monitor reads them back.
+Plain Python (no Textual, no torch): the format and the change check are shared by both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.events import EVENTS_FILE
+
+EVAL_DIR = "evaluations"
+LEARNGENES_DIR = "learngenes"
+
+
+def run_dir_of(learngene: Path) -> Path | None:
+    """The run directory a learngene (stem or file) was exported into, or None when it is not in one."""
+    folder = Path(learngene).expanduser().resolve().parent
+    run = folder.parent
+    if folder.name == LEARNGENES_DIR and ((run / EVENTS_FILE).is_file() or (run / "config.toml").is_file()):
+        return run
+    return None
+
+
+def write_evaluation(run_dir: Path, name: str, report: dict[str, Any]) -> Path:
+    """Write ``report`` to ``<run_dir>/evaluations/<name>.json`` (temporary file, then rename)."""
+    out = Path(run_dir) / EVAL_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(report, indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass
+class Evaluation:
+    """One evaluation file: ``cells[method][(shots, steps)] = (mean, ci95)``, or ``error`` when unreadable."""
+
+    name: str
+    mtime: float
+    cells: dict[str, dict[tuple[int, int], tuple[float, float]]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def columns(self) -> list[tuple[int, int]]:
+        return sorted({c for row in self.cells.values() for c in row})
+
+
+def parse_evaluation(name: str, mtime: float, data: Any) -> Evaluation:
+    ev = Evaluation(name, mtime)
+    try:
+        for r in data["results"]:
+            ev.cells.setdefault(str(r["method"]), {})[(int(r["shots"]), int(r["steps"]))] = (
+                float(r["mean"]), float(r["ci95"]))
+        settings = data.get("settings", {})
+        ev.settings = settings if isinstance(settings, dict) else {}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        ev.cells, ev.error = {}, "not an evaluation result"
+    return ev
+
+
+class EvaluationDir:
+    """Reads ``<run dir>/evaluations/*.json`` again only when a file was added, removed or rewritten.
+
+    ``poll()`` costs one directory listing and a stat per file; it returns the evaluations (newest first)
+    when something changed since the last call, else None.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / EVAL_DIR
+        self._seen: tuple[tuple[str, int, int], ...] | None = None
+
+    def _signature(self) -> tuple[tuple[str, int, int], ...]:
+        try:
+            entries = [e for e in os.scandir(self.path) if e.name.endswith(".json") and not e.name.startswith(".")]
+        except OSError:
+            return ()
+        sig = []
+        for e in entries:
+            try:
+                st = e.stat()
+            except OSError:
+                continue
+            sig.append((e.name, st.st_mtime_ns, st.st_size))
+        return tuple(sorted(sig))
+
+    def poll(self) -> list[Evaluation] | None:
+        sig = self._signature()
+        if sig == self._seen:
+            return None
+        self._seen = sig
+        out = []
+        for name, mtime_ns, _ in sig:
+            stem = name.removesuffix(".json")
+            try:
+                data = json.loads((self.path / name).read_text())
+            except (OSError, ValueError) as err:
+                out.append(Evaluation(stem, mtime_ns / 1e9, error=f"unreadable ({type(err).__name__})"))
+                continue
+            out.append(parse_evaluation(stem, mtime_ns / 1e9, data))
+        out.sort(key=lambda ev: (-ev.mtime, ev.name))
+        return out

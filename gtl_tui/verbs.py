@@ -140,7 +140,9 @@ def resume(run: RunArg) -> None:
     """Resume a paused engine (to continue a stopped or crashed run: gtl-tui run --resume RUN)."""
     _controllable(run, "resume")
     reply = _request(run, "resume")
-    typer.echo(f"resumed ({reply.get('state')})")
+    if reply.get("state") == "paused":  # the training thread wakes up within a moment
+        reply = _wait_state(run, ("running", "stopping"), WAIT_S) or reply
+    typer.echo(f"resumed: the engine is {reply.get('state')}")
 
 
 def stop(run: RunArg,

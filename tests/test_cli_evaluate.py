@@ -69,3 +69,20 @@ def test_run_directory_without_export_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "learngenes").mkdir()
     r = runner.invoke(app, ["evaluate", str(tmp_path)])
     assert r.exit_code == 2 and "no exported learngene" in r.output
+
+
+def test_evaluating_a_learngene_of_a_run_writes_it_into_the_run(lg: Path, tmp_path: Path) -> None:
+    """The monitor reads ``<run>/evaluations/<learngene>.json``; a learngene outside a run writes nothing there."""
+    import shutil
+
+    genes = tmp_path / "run" / "learngenes"
+    genes.mkdir(parents=True)
+    (tmp_path / "run" / "config.toml").write_text("[run]\nseed = 0\n")
+    for f in lg.parent.glob("*"):
+        shutil.copy(f, genes / f.name)
+    r = runner.invoke(app, ["evaluate", str(genes / "best-g0001-i3"), "--episodes", "2", "--shots", "1",
+                            "--steps", "0", "--ways", "3", "--queries", "2", "--methods", "learngene,scratch"])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "run" / "evaluations" / "best-g0001-i3.json").read_text())
+    assert {x["method"] for x in report["results"]} == {"learngene", "scratch"}
+    assert not (lg.parent.parent / "evaluations").exists() and not (lg.parent / "evaluations").exists()

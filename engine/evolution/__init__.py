@@ -1,0 +1,1 @@
+"""GTL evolution: lifetimes, selection, mutation, trainers and the generation loop."""

@@ -33,8 +33,10 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def default_config_path() -> Path:
-    if DEFAULT_CONFIG.is_file():
-        return DEFAULT_CONFIG
+    """configs/quickstart.toml of a source checkout, else the copy a wheel install carries."""
+    for candidate in (DEFAULT_CONFIG, Path(__file__).resolve().parent / "configs" / "quickstart.toml"):
+        if candidate.is_file():
+            return candidate
     return Path("configs/quickstart.toml")
 
 

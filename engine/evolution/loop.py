@@ -84,6 +84,7 @@ class Evolution:
             while self.generation < cfg.evolution.generations:
                 self._run_generation()
             self.export(reason="final")
+            self._export_last_best()
             status = "completed"
         except StopRequested:
             status = "stopped"
@@ -260,6 +261,18 @@ class Evolution:
         return {"state": state, "generation": self.generation, "generations": self.cfg.evolution.generations,
                 "individual": self.current_individual, "population": self.cfg.evolution.population,
                 "best_id": elite.get("id"), "best_fitness": elite.get("fitness"), "pid": os.getpid()}
+
+    def _export_last_best(self) -> None:
+        """Also export the best of the last generation when it is not the elite: the elite is picked on one
+        task's held-out accuracy, partly luck, and the last generation's best often transfers as well or better
+        (docs/evaluation.md)."""
+        if not self.last_genes:
+            return
+        best = max(self.last_genes, key=lambda i: (self.last_genes[i][1], -i))
+        if self.elite is not None and best != self.elite["id"]:
+            gen = self.individuals.get(best, {}).get("generation", 0)
+            self.export(individual=best, out=self.run_dir / LEARNGENES_DIR / f"last-best-g{gen:04d}-i{best}",
+                        reason="final")
 
     def export(self, individual: int | None = None, out: str | Path | None = None,
                reason: str = "request", emit: bool = True) -> tuple[Path, Path]:

@@ -43,7 +43,7 @@ def test_event_sequence(tiny_run):
     assert k[0] == "run_started" and k[-1] == "run_finished"
     assert k.count("generation_started") == 3 and k.count("generation_completed") == 3
     assert k.count("individual_born") == 12 and k.count("individual_evaluated") == 12
-    assert k.count("checkpoint_saved") == 3 and k.count("learngene_exported") == 1
+    assert k.count("checkpoint_saved") == 3 and k.count("learngene_exported") in (1, 2)  # elite (+ last best)
     assert [e.seq for e in events] == list(range(len(events)))
     # within a generation: born before started before evaluated, completed after all evaluations
     gen1 = [e for e in events if getattr(e, "generation", None) == 1]
@@ -80,8 +80,15 @@ def test_lineage_and_tournaments(tiny_run):
 
 def test_exported_learngene(tiny_run):
     events, _ = ev.read_events(tiny_run / ev.EVENTS_FILE)
-    exported = next(e for e in events if isinstance(e, ev.LearngeneExported))
+    exports = [e for e in events if isinstance(e, ev.LearngeneExported)]
+    exported = exports[0]  # the elite first
+    assert Path(exported.path).name.startswith("best-")
     gene, manifest = load_learngene(exported.path)
+    if len(exports) == 2:  # the best of the last generation, when it is not the elite
+        last = [e for e in events if isinstance(e, ev.IndividualEvaluated) and e.generation == 2]
+        top = max(last, key=lambda e: e.fitness)
+        assert Path(exports[1].path).name.startswith("last-best-") and exports[1].individual == top.id
+        assert exports[1].fitness == top.fitness
     completed = [e for e in events if isinstance(e, ev.GenerationCompleted)]
     assert manifest["fitness"] == max(c.best for c in completed) == exported.fitness
     assert manifest["lineage"][-1]["generation"] == 0 and manifest["lineage"][0]["id"] == exported.individual

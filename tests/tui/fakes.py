@@ -16,7 +16,8 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,4 +180,14 @@ class FakeEngine:
                 "scp": f"scp gpu-box:{path} ."}
 
 
-__all__ = ["FakeEngine", "make_run", "short_dir", "PID_FILE"]
+
+async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the app run until ``cond()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+__all__ = ["FakeEngine", "make_run", "short_dir", "wait_for", "PID_FILE"]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakes import PID_FILE, FakeEngine, make_run, short_dir
-from textual.pilot import Pilot
+from fakes import PID_FILE, FakeEngine, make_run, short_dir, wait_for
 from textual.widgets import Select, TabbedContent
 
 from engine.events import EVENTS_FILE, read_events
@@ -26,12 +23,6 @@ from gtl_tui.widgets.vtable import VirtualTable
 SIZE = (120, 40)
 
 
-async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
 
 
 def header(app: MonitorApp) -> str:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakes import make_run
+from fakes import make_run, wait_for
 from rich.console import Console
-from textual.pilot import Pilot
 
 import gtl_tui.app
 from gtl_tui.app import MonitorApp
@@ -34,12 +31,6 @@ def text_of(view: EvaluationView) -> str:
     return console.export_text()
 
 
-async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from fakes import make_run
-from textual.pilot import Pilot
+from fakes import make_run, wait_for
 
 from engine.events import EVENTS_FILE, event_from_dict, read_events
 from gtl_tui.app import MonitorApp
@@ -21,12 +18,6 @@ from gtl_tui.widgets.vtable import VirtualTable
 SIZE = (120, 40)
 
 
-async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
 
 
 def test_fast_event_equals_event_from_dict(tmp_path: Path):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeEngine, make_run, short_dir
+from fakes import wait_for as wait_until
 
 from engine.events import EVENTS_FILE, GenerationStarted, read_events
 from gtl_tui.remote.client import RemoteRun, SSHTarget, remote_command
@@ -219,14 +220,6 @@ async def test_monitor_over_the_stream_pauses_and_exports(tmp_path):
     def header(app) -> str:
         return str(app.query_one(RunHeader).render())
 
-    async def until(pilot, pred, timeout=30.0):
-        end = time.time() + timeout
-        while time.time() < end:
-            if pred():
-                return
-            await pilot.pause(0.05)
-        raise AssertionError("timed out")
-
     with short_dir() as d:
         run = make_run(d / "r", population=3, generations=1, live_evaluated=1)
         with FakeEngine(run) as engine:
@@ -234,11 +227,11 @@ async def test_monitor_over_the_stream_pauses_and_exports(tmp_path):
             try:
                 app = MonitorApp(run, event_source=remote, controller=remote, refresh_interval=0.05)
                 async with app.run_test(size=(120, 40)) as pilot:
-                    await until(pilot, lambda: "SSH" in header(app) and "RUNNING" in header(app))
+                    await wait_until(pilot, lambda: "SSH" in header(app) and "RUNNING" in header(app), 30.0)
                     await pilot.press("p")
-                    await until(pilot, lambda: "PAUSED" in header(app))
+                    await wait_until(pilot, lambda: "PAUSED" in header(app), 30.0)
                     await pilot.press("e")
-                    await until(pilot, lambda: any((tmp_path / "laptop").glob("*.safetensors")))
+                    await wait_until(pilot, lambda: any((tmp_path / "laptop").glob("*.safetensors")), 30.0)
                     assert [r["cmd"] for r in engine.requests] == ["pause", "export"]
             finally:
                 remote.close()

@@ -17,7 +17,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import TabbedContent, TabPane
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from engine.control_client import ControlError
@@ -44,6 +45,7 @@ from gtl_tui.widgets.learngene import LearngeneView
 from gtl_tui.widgets.lineage import LineageTree
 from gtl_tui.widgets.mutations import MutationHistory
 from gtl_tui.widgets.population import PopulationTable
+from gtl_tui.widgets.vtable import VirtualTable
 
 TABS = ("overview", "population", "lineage", "mutations", "learngene", "events")
 ENDED = ("finished", "stopped", "failed", "crashed")
@@ -144,7 +146,7 @@ class MonitorApp(App[None]):
             with TabPane("Mutations", id="mutations"):
                 yield MutationHistory(id="mutation-history")
             with TabPane("Learngene", id="learngene"):
-                with VerticalScroll():
+                with VerticalScroll(id="learngene-scroll"):
                     yield LearngeneView(id="learngene-view")
                     yield EvaluationView(id="evaluation-view")
             with TabPane("Events", id="events"):
@@ -163,6 +165,12 @@ class MonitorApp(App[None]):
         self.learngene_view = self.query_one(LearngeneView)
         self.feed = self.query_one(EventFeed)
         self.evaluation_view = self.query_one(EvaluationView)
+        self.learngene_scroll = self.query_one("#learngene-scroll", VerticalScroll)
+        # Containers that draw nothing but their background: Textual then skips rendering their lines, which
+        # after a tab switch (a full repaint) were most of the lines drawn (several nested layers per cell).
+        for container in (self.screen, self.tabs, self.tabs.query_one(ContentSwitcher), *self.query(TabPane),
+                          self.learngene_scroll, self.mutation_history, self.query_one("#mutation-filters")):
+            container.BLANK = True
         self.poll_events()
         self.set_interval(self.refresh_interval, self.poll_events)
         if self.evaluation_dir is not None:
@@ -363,7 +371,22 @@ class MonitorApp(App[None]):
         self.sync_views(Changes())
 
     def action_show_tab(self, tab: str) -> None:
+        # Rebuild the view before it is shown: its new size then goes into the one layout the switch does,
+        # instead of a second layout (and a second full repaint) from the TabActivated handler.
+        self.refresh_tab(tab)
         self.tabs.active = tab
+        # Focus the tab's own view now (once its pane is displayed, so that it repaints in its focused style):
+        # a focused widget in the pane being hidden would otherwise be blurred after the layout, and Textual
+        # then repaints the whole screen a second time.
+        target = self.tab_focus(tab)
+        if target is not None and self.screen is target.screen:
+            target.focus(scroll_visible=False)
+
+    def tab_focus(self, tab: str) -> Widget | None:
+        """The widget that takes the keys on a tab (the tab bar for the overview, which has none)."""
+        return {"overview": self.tabs.query_one(Tabs), "population": self.population_table,
+                "lineage": self.lineage_tree, "mutations": self.mutation_history.query_one(VirtualTable),
+                "learngene": self.learngene_scroll, "events": self.feed}.get(tab)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
@@ -83,6 +85,7 @@ class LineageTree(ScrollView, can_focus=True):
         self.cursor_line = 0
         self._lines: list[tuple[str, LineageNode]] = []  # (guides, node) of each visible line
         self._strips: LRUCache[tuple[int, bool], Strip] = LRUCache(512)
+        self._styles: tuple[Style, Style] | None = None  # guides, cursor: resolved once per style change
 
     def label_for(self, state: RunState, i: int, *, selected: bool = False) -> Text:
         rec = state.individuals[i]
@@ -184,14 +187,24 @@ class LineageTree(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._styles = None
 
     def _on_focus(self, event: events.Focus) -> None:
         self._strips.clear()
+        self._styles = None
         self.refresh()
 
     def _on_blur(self, event: events.Blur) -> None:
         self._strips.clear()
+        self._styles = None
         self.refresh()
+
+    def _line_styles(self) -> tuple[Style, Style]:
+        # Resolving a component class walks the stylesheet: once per style change, not once per line.
+        if self._styles is None:
+            self._styles = (self.get_component_rich_style("lineage--guides", partial=True),
+                            self.get_component_rich_style("lineage--cursor", partial=True))
+        return self._styles
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -204,14 +217,16 @@ class LineageTree(ScrollView, can_focus=True):
         strip = self._strips.get((index, cursor))
         if strip is None:
             guides, node = self._lines[index]
-            line = Text(guides, style=self.get_component_rich_style("lineage--guides", partial=True), end="")
-            if node.children:
-                line.append(ICON_OPEN if node.expanded else ICON_CLOSED)
-            label = node.label.copy()
+            guide_style, cursor_style = self._line_styles()
+            head = guides + ((ICON_OPEN if node.expanded else ICON_CLOSED) if node.children else "")
+            label = node.label
             if cursor:
-                label.stylize(self.get_component_rich_style("lineage--cursor", partial=True))
-            line.append_text(label)
-            strip = Strip(line.render(self.app.console), line.cell_len)
+                label = label.copy()
+                label.stylize(cursor_style)
+            # The guide style is the line's base style, under the label's own (``Text.render`` leaves a label's
+            # base style out when it has no spans, so it goes into the base too).
+            under = guide_style + self.app.console.get_style(label.style)
+            strip = Strip([Segment(head, guide_style), *Segment.apply_style(label.render(self.app.console), under)])
             self._strips.set((index, cursor), strip)
         return strip.crop_extend(scroll_x, scroll_x + width, None).apply_style(base)
 

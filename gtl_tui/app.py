@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
@@ -50,6 +51,8 @@ from gtl_tui.widgets.vtable import VirtualTable
 TABS = ("overview", "population", "lineage", "mutations", "learngene", "events")
 ENDED = ("finished", "stopped", "failed", "crashed")
 EVAL_POLL_S = 2.0  # seconds between looks at <run dir>/evaluations/
+PREPARE_DELAY_S = 0.3  # idle time after the selection moved before the hidden views of it are rebuilt
+PREPARED_TABS = ("lineage", "mutations", "learngene")
 BIG_BATCH = 10_000  # events in one poll after which the heap is frozen for the GC
 REPLAY_ACTIONS = {"replay_toggle", "replay_speed", "replay_step"}
 
@@ -127,6 +130,7 @@ class MonitorApp(App[None]):
         self._shown: int | None = None
         self._stale: set[str] = set(TABS)
         self._lineage_ids: set[int] = set()
+        self._prepare_timer: Timer | None = None
         self._feed_written = -1  # state.events_seen when the feed was last written (-1: start over)
         self._synced = False
 
@@ -237,6 +241,23 @@ class MonitorApp(App[None]):
         if first or changes.mutations or moved:
             self._stale.add("mutations")
         self.refresh_tab(self.tabs.active)
+        if moved and not first:
+            # The user picked another individual: rebuild the hidden views of it once the keys stop (not on
+            # every key of a held arrow), so that opening one of them next only has to draw it.
+            if self._prepare_timer is not None:
+                self._prepare_timer.stop()
+            self._prepare_timer = self.set_timer(PREPARE_DELAY_S, self._prepare_hidden_tabs)
+
+    def _prepare_hidden_tabs(self) -> None:
+        self._prepare_timer = None
+        for tab in PREPARED_TABS:
+            if tab != self.tabs.active and tab in self._stale:
+                self.refresh_tab(tab)
+                view = self.tab_focus(tab)
+                if isinstance(view, (LineageTree, VirtualTable)):
+                    # Draw its lines into the view's own cache now (at the size it had when last shown).
+                    for y in range(view.size.height):
+                        view.render_line(y)
 
     def refresh_tab(self, tab: str) -> None:
         """Rebuild a tab's view if it is stale (only the visible tab is rebuilt on each tick)."""

@@ -7,7 +7,9 @@ selection and open the heavier tabs, and one live tick. Targets: attach+draw < 2
 Key to screen is measured from the key event entering the app until every message it caused has been handled
 and the screen's update has been laid out, drawn and turned into the escape sequences a terminal would be sent
 (headless Textual skips only that last step; the bench adds it back). The "+frame" column is the CPU time of
-drawing one more whole frame after that, for a conservative upper bound. No fixed sleeps are counted (Pilot's
+drawing one more whole frame after that, for a conservative upper bound. Keys come ``--gap`` seconds apart
+(0.4 s, a quick human pace; the monitor uses such pauses, e.g. to rebuild the hidden views of a newly
+selected individual after 0.3 s; ``--gap 0`` measures keys pressed back to back). No fixed sleeps are counted (Pilot's
 ``press`` and ``pause`` sleep at least 20 ms each). The machine may be shared: wall time includes waiting
 for a core, so this process's CPU time is given too, with the load average before and after.
 """
@@ -121,7 +123,8 @@ def send_key(app: MonitorApp, key: str) -> None:
     app._driver.send_message(event)
 
 
-async def measure_app(run_dir: Path, size: tuple[int, int], live_tail: list, rounds: int = 3) -> dict[str, Any]:
+async def measure_app(run_dir: Path, size: tuple[int, int], live_tail: list, rounds: int = 3,
+                      gap: float = 0.4) -> dict[str, Any]:
     """Each measurement: (wall, cpu) to the terminal update, and the cpu of one more full frame."""
     with Timer() as t:
         app = MonitorApp(run_dir, refresh_interval=3600)  # ticks are driven by hand below
@@ -133,7 +136,8 @@ async def measure_app(run_dir: Path, size: tuple[int, int], live_tail: list, rou
                                    "widgets": len(list(app.query("*")))}
 
             async def key(k: str) -> tuple[float, float, float]:
-                await pilot.pause()  # start from a quiet app
+                await pilot.pause(gap)  # keys come at a quick human pace; the app may use the gap
+                await settle(app, pilot)
                 with Timer() as t:
                     send_key(app, k)
                     await settle(app, pilot)
@@ -182,6 +186,7 @@ def main() -> None:
     ap.add_argument("--population", type=int, default=1_000)
     ap.add_argument("--size", default="120x40", help="terminal size, WxH")
     ap.add_argument("--rounds", type=int, default=3, help="times each key is measured (the median is shown)")
+    ap.add_argument("--gap", type=float, default=0.4, help="seconds between keys (a quick human pace)")
     ap.add_argument("--skip-tiny", action="store_true", help="skip the same keys on a tiny run (for scale)")
     args = ap.parse_args()
     print(f"load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) on {os.cpu_count()} cpus; "
@@ -210,13 +215,13 @@ def main() -> None:
               f"feed {len(state.feed)} events, +{rss_mb() - rss0:.0f} MB RSS while folding")
         del parsed, state
         gc.collect()
-        results = asyncio.run(measure_app(run_dir, size, tail, args.rounds))
+        results = asyncio.run(measure_app(run_dir, size, tail, args.rounds, args.gap))
     baseline: dict[str, Any] = {}
     if not args.skip_tiny:
         with tempfile.TemporaryDirectory(prefix="gtlbench") as tmp:  # the same keys on a tiny run, for scale
             small = scripted_run(population=6, generations=4, live_evaluated=3)
             write_events(tmp, small[:-20])
-            baseline = asyncio.run(measure_app(Path(tmp), size, small[-20:], args.rounds))
+            baseline = asyncio.run(measure_app(Path(tmp), size, small[-20:], args.rounds, args.gap))
     print(f"{'':<38} {'wall':>9} {'cpu':>9} {'+frame':>8}   {'tiny run (P=6): wall, cpu':>26}")
     for name, value in results.items():
         if name.startswith("widgets"):

@@ -36,6 +36,7 @@ class KeyBar(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, key) of each key on the line
+        self._drawn: tuple | None = None  # what the line shows, to skip redrawing the same keys
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -44,8 +45,13 @@ class KeyBar(Widget):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _bindings_changed(self, screen: Screen) -> None:
-        if screen is self.screen:
+        # Textual signals after every focus change (after the frame is drawn): redraw only if the keys changed.
+        if screen is self.screen and self._signature(*self._items()) != self._drawn:
             self.refresh()
+
+    @staticmethod
+    def _signature(items: list[tuple[Binding, bool]], palette: tuple[Binding, bool] | None) -> tuple:
+        return tuple((b.key, b.description, on) for b, on in items), palette and (palette[0].key, palette[1])
 
     def _items(self) -> tuple[list[tuple[Binding, bool]], tuple[Binding, bool] | None]:
         active = self.screen.active_bindings
@@ -63,6 +69,7 @@ class KeyBar(Widget):
 
     def render(self) -> Text:
         items, palette = self._items()
+        self._drawn = self._signature(items, palette)
         key_style = self.get_component_rich_style("keybar--key", partial=True)
         desc_style = self.get_component_rich_style("keybar--description", partial=True)
         line = Text(no_wrap=True, overflow="crop", end="")

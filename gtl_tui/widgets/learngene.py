@@ -91,12 +91,17 @@ class LearngeneView(Widget, can_focus=False):
         super().__init__(id=id)
         self.state: RunState | None = None
         self.individual: int | None = None
+        self._text: tuple[int, Text] | None = None  # (width, text): a layout measures it, then draws it
 
     def show(self, state: RunState, individual: int | None) -> None:
         self.state, self.individual = state, individual
+        self._text = None
         self.refresh(layout=True)
 
     def render(self) -> Text:
         if self.state is None:
             return Text("")
-        return render_learngene(self.state, self.individual, self.size.width or 80)
+        width = self.size.width or 80
+        if self._text is None or self._text[0] != width:
+            self._text = (width, render_learngene(self.state, self.individual, width))
+        return self._text[1]

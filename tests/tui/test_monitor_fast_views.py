@@ -111,3 +111,25 @@ async def test_mutation_history_is_whole_and_widgets_do_not_grow_with_the_run(tm
             await pilot.pause()
             counts.append(len(list(app.query("*"))))
     assert counts[0] == counts[1]
+
+
+async def test_a_tab_key_focuses_its_view_and_hidden_views_are_prepared_after_a_pause(tmp_path: Path):
+    """Each tab's view takes the keys when shown; after the selection moves and the keys stop, the hidden
+    lineage, mutation and learngene views are rebuilt for it before they are opened (not on the key)."""
+    make_run(tmp_path, population=6, generations=4)
+    app = MonitorApp(tmp_path, refresh_interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for key, view in (("2", app.population_table), ("3", app.lineage_tree), ("6", app.feed),
+                          ("4", app.query_one("#mutation-table", VirtualTable)), ("2", app.population_table)):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.focused is view, key
+        await pilot.press("down")  # arrows now move the selection: no click on the table needed
+        await wait_for(pilot, lambda: app.selected is not None and app.selected != app.state.best().id)
+        await wait_for(pilot, lambda: not {"lineage", "mutations", "learngene"} & app._stale, timeout=3)
+        assert app.lineage_tree.individual == app.selected
+        assert app.learngene_view.individual == app.selected
+        await pilot.press("3")
+        await pilot.pause()
+        assert f"lineage of #{app.selected}" in str(app.lineage_tree.root.label)

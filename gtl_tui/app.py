@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
+from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
@@ -250,6 +251,12 @@ class MonitorApp(App[None]):
 
     def _prepare_hidden_tabs(self) -> None:
         self._prepare_timer = None
+        try:
+            self._prepare_hidden_tabs_now()
+        except NoMatches:  # the timer fired while the app was closing (its widgets going)
+            pass
+
+    def _prepare_hidden_tabs_now(self) -> None:
         for tab in PREPARED_TABS:
             if tab != self.tabs.active and tab in self._stale:
                 self.refresh_tab(tab)
@@ -405,9 +412,15 @@ class MonitorApp(App[None]):
 
     def tab_focus(self, tab: str) -> Widget | None:
         """The widget that takes the keys on a tab (the tab bar for the overview, which has none)."""
-        return {"overview": self.tabs.query_one(Tabs), "population": self.population_table,
-                "lineage": self.lineage_tree, "mutations": self.mutation_history.query_one(VirtualTable),
-                "learngene": self.learngene_scroll, "events": self.feed}.get(tab)
+        views: dict[str, Callable[[], Widget]] = {
+            "overview": lambda: self.tabs.query_one(Tabs),
+            "population": lambda: self.population_table, "lineage": lambda: self.lineage_tree,
+            "mutations": lambda: self.mutation_history.query_one(VirtualTable),
+            "learngene": lambda: self.learngene_scroll, "events": lambda: self.feed}
+        try:
+            return views[tab]() if tab in views else None
+        except NoMatches:  # the app is closing
+            return None
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

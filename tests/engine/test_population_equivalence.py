@@ -301,3 +301,36 @@ def test_population_compiled_on_cuda_once_per_run(dataset):
     second, _ = run(trainer, make_genomes(ctx, 6)[3:])
     assert counters["stats"]["unique_graphs"] == frames > 0
     assert all(0 <= r.fitness <= 1 and r.train_loss == r.train_loss for r in first + second)
+
+
+class _SmallDevice(PopulationTrainer):
+    """A trainer whose device "fits" at most ``fits`` networks at once: bigger chunks run out of memory after
+    they started (as a real out-of-memory error would come mid-lifetime)."""
+
+    def __init__(self, ctx: LifeContext, fits: int) -> None:
+        super().__init__(ctx)
+        self.fits, self.tried = fits, []
+
+    def _train_chunk(self, chunk, on_start, started, safe_point):
+        self.tried.append(len(chunk))
+        if len(chunk) > self.fits:
+            for gm in chunk:  # the lifetimes had begun: the retry must not announce them again
+                if gm.id not in started:
+                    started.add(gm.id)
+                    on_start(gm)
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return super()._train_chunk(chunk, on_start, started, safe_point)
+
+
+def test_population_out_of_memory_halves_the_chunk_and_loses_nothing(dataset):
+    """A chunk that does not fit is halved and retried from birth; results equal one chunk of the whole."""
+    genomes = make_genomes(make_ctx(dataset), 5)
+    whole, _ = run(PopulationTrainer(make_ctx(dataset)), genomes)
+    small = _SmallDevice(make_ctx(dataset), fits=2)
+    results, calls = run(small, genomes)
+    assert small.tried == [5, 2, 2, 1] and small.chunk == 2  # 5 failed -> chunks of 2 (balanced: 2, 2, 1)
+    assert_same(results, whole, atol=1e-5, rtol=1e-5)
+    assert sorted(c for c in calls if c.startswith("start")) == sorted(f"start {gm.id}" for gm in genomes)
+    assert sorted(c for c in calls if c.startswith("done")) == sorted(f"done {gm.id}" for gm in genomes)
+    with pytest.raises(torch.OutOfMemoryError):  # not even one network fits: the error is the user's to see
+        run(_SmallDevice(make_ctx(dataset), fits=0), genomes[:1])

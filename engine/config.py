@@ -205,6 +205,14 @@ class Config(_Section):
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def with_generations(self, generations: int) -> Config:
+        return self.model_copy(update={"evolution": self.evolution.model_copy(update={"generations": generations})})
+
+    def compute_hash(self) -> str:
+        """The hash of everything that decides what each generation computes: all but the run's length
+        (``evolution.generations`` only bounds the loop, so a run may be continued for more generations)."""
+        return self.with_generations(0).hash()
+
 
 def glyph_split_sizes(n_classes: int) -> tuple[int, int, int]:
     """Meta-train/val/test class counts of the glyph dataset: the 64/16/20 ratio of CIFAR-FS."""

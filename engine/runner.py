@@ -64,6 +64,28 @@ def load_run_config(run_dir: str | Path) -> Config:
     return load_config(check_run_dir(run_dir) / CONFIG_FILE)
 
 
+def extend_run(run_dir: str | Path, generations: int) -> Config:
+    """Set the run's length to ``generations`` (more than it has completed), so that resuming it goes on.
+
+    Only ``evolution.generations`` changes (it decides no generation's computation); the run's config is
+    rewritten atomically. Raises RunDirError when the run has already completed that many generations.
+    """
+    from engine.checkpoint import latest_checkpoint, load_checkpoint
+
+    run_dir = check_run_dir(run_dir)
+    cfg = load_run_config(run_dir)
+    path = latest_checkpoint(run_dir)
+    done = load_checkpoint(path)[0]["generation"] if path is not None else 0
+    if generations <= done:
+        raise RunDirError(f"{run_dir} has completed {done} generations; --generations must be more than that")
+    new = cfg.with_generations(generations)
+    Config.model_validate(new.to_dict())  # the same checks as any config
+    tmp = run_dir / f".{CONFIG_FILE}.tmp"
+    tmp.write_text(new.to_toml())
+    tmp.replace(run_dir / CONFIG_FILE)
+    return new
+
+
 def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
                listeners: list[Callable[[ev.Event], None]] | None = None,
                on_evolution: Callable[[object], None] | None = None) -> ev.RunFinished:

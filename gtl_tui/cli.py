@@ -49,6 +49,9 @@ def run(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Continue the run in this directory from its checkpoint.")
     ] = None,
+    generations: Annotated[int | None, typer.Option(
+        "--generations", min=1, help="With --resume: run until this many generations (continues a finished run).",
+        show_default=False)] = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
     name: Annotated[str | None, typer.Option("--name", help="Run directory name (default: config name + time).")] = None,
 ) -> None:
@@ -65,10 +68,16 @@ def run(
             from gtl_tui.runs import resume_problem
 
             load_run_config(run_dir)  # fail early on a damaged config
-            problem = resume_problem(run_dir)
+            problem = resume_problem(run_dir, extending=generations is not None)
             if problem is not None:
                 raise fail(f"error: {problem}")
+            if generations is not None:
+                from engine.runner import extend_run
+
+                extend_run(run_dir, generations)
         else:
+            if generations is not None:
+                raise fail("error: --generations goes with --resume; for a new run use --set evolution.generations=N")
             cfg = load_config(config or default_config_path(), set_ or [])
             run_dir = create_run_dir(cfg, runs_dir, name)
     except (ConfigError, RunDirError) as err:

@@ -227,12 +227,14 @@ def age(t: float | None) -> str:
     return f"{int(s)}s ago"
 
 
-def resume_problem(run_dir: str | Path) -> str | None:
-    """Why the run in ``run_dir`` cannot be resumed now (one line), or None."""
+def resume_problem(run_dir: str | Path, *, extending: bool = False) -> str | None:
+    """Why the run in ``run_dir`` cannot be resumed now (one line), or None. ``extending``: it is being given
+    more generations, so a completed run may go on."""
     info = read_run(run_dir)
     if info.live:
         return (f"the engine of {run_dir} is still running (pid {info.pid}, {info.state}): attach with "
                 f"gtl-tui attach {run_dir}, or stop it with gtl-tui stop {run_dir}")
-    if info.state == "finished":
-        return f"{run_dir} has already completed; nothing to resume"
+    if info.state == "finished" and not extending:
+        return (f"{run_dir} has already completed {info.generation} generations; continue it for more with "
+                f"--generations N")
     return None

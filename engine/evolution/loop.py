@@ -210,7 +210,7 @@ class Evolution:
     def _save(self) -> Path:
         state = {
             "generation": self.generation, "next_id": self.next_id, "seed": self.cfg.run.seed,
-            "config_hash": self.cfg.hash(),
+            "config_hash": self.cfg.hash(), "compute_hash": self.cfg.compute_hash(),
             "genomes": [{"id": gm.id, "generation": gm.generation, "parent": gm.parent, "task": gm.task,
                          "channels": gm.channels, "mutations": gm.mutations, "has_gene": gm.gene is not None}
                         for gm in self.genomes],
@@ -230,7 +230,7 @@ class Evolution:
         if path is None:
             return None
         state, genes = load_checkpoint(path)
-        if state["config_hash"] != self.cfg.hash():
+        if not self._same_computation(state):
             raise ValueError(f"{path}: checkpoint was written with another config (hash {state['config_hash']})")
         self.generation, self.next_id = state["generation"], state["next_id"]
         self.genomes = [Genome(id=d["id"], generation=d["generation"], parent=d["parent"], task=d["task"],
@@ -241,6 +241,14 @@ class Evolution:
         self.history = state["history"]
         self.individuals = {int(k): v for k, v in state["individuals"].items()}
         return self.generation
+
+    def _same_computation(self, state: dict[str, Any]) -> bool:
+        """Whether the checkpoint was written by this config, up to the number of generations (a finished run
+        continued for more generations has a longer config). Checkpoints before ``compute_hash`` existed
+        match the config, or the config with the run's length when the checkpoint was its last."""
+        if "compute_hash" in state:
+            return state["compute_hash"] == self.cfg.compute_hash()
+        return state["config_hash"] in (self.cfg.hash(), self.cfg.with_generations(state["generation"]).hash())
 
     # ----------------------------------------------------------------------------------------- queries
     def lineage(self, individual: int) -> list[dict[str, Any]]:

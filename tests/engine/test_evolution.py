@@ -108,7 +108,10 @@ def _history(run_dir: Path) -> dict[int, tuple[float, float, float]]:
 
 
 def _best_gene(run_dir: Path):
-    path = next((run_dir / "learngenes").glob("best-*.safetensors"))
+    """The elite exported at the end of the run (a continued run also holds its earlier end's elite)."""
+    events, _ = ev.read_events(run_dir / ev.EVENTS_FILE)
+    best_id = events[-1].best_id
+    path = next((run_dir / "learngenes").glob(f"best-g*-i{best_id}.safetensors"))
     return load_learngene(path)
 
 
@@ -148,6 +151,37 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, kill_after):
     starts = [e for e in events if isinstance(e, ev.RunStarted)]
     assert len(starts) == 2 and starts[1].resumed_from is not None
     assert events[-1].kind == "run_finished" and events[-1].status == "completed"
+
+
+def test_a_finished_run_continued_for_more_generations_equals_a_longer_run(tiny_run, tmp_path):
+    """`run --resume RUN --generations 4` on the finished 3-generation run goes on from its last checkpoint and
+    ends where a 4-generation run ends: same fitness history, same elite learngene, tensor for tensor."""
+    import shutil
+
+    longer = create_run_dir(load_config(None, TINY + ["evolution.generations=4"]), tmp_path, "longer")
+    assert run_in_dir(longer).status == "completed"
+    continued = tmp_path / "continued"
+    shutil.copytree(tiny_run, continued)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    refused = subprocess.run(_cli("run", "--headless", "--resume", str(continued)), env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "--generations N" in refused.stderr
+    short = subprocess.run(_cli("run", "--headless", "--resume", str(continued), "--generations", "3"), env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert short.returncode != 0 and "completed 3 generations" in short.stderr
+    done = subprocess.run(_cli("run", "--headless", "--resume", str(continued), "--generations", "4"), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert load_config(continued / "config.toml").evolution.generations == 4
+    assert _history(continued) == _history(longer)
+    g_long, m_long = _best_gene(longer)
+    g_cont, m_cont = _best_gene(continued)
+    assert g_long.channels == g_cont.channels and m_long["fitness"] == m_cont["fitness"]
+    assert all(torch.equal(g_long.tensors[k], g_cont.tensors[k]) for k in g_long.tensors)
+    events, _ = ev.read_events(continued / ev.EVENTS_FILE)
+    starts = [e for e in events if isinstance(e, ev.RunStarted)]
+    assert [s.resumed_from for s in starts] == [None, 3] and starts[1].generations == 4
+    assert events[-1].kind == "run_finished" and events[-1].generations_done == 4
 
 
 def test_resume_with_other_config_is_refused(tiny_run, tmp_path):

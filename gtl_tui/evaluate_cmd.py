@@ -38,7 +38,11 @@ def resolve_learngene(path: Path) -> tuple[Path, Path | None]:
     p = path.expanduser()
     if p.is_dir():
         d = p / "learngenes"
-        best = sorted((q for q in d.glob("best-*.json")), key=lambda q: q.stat().st_mtime) if d.is_dir() else []
+        # The run's end exports its elite (best-...) and then, when it is another individual, the best of the last
+        # generation (last-best-...), which transferred as well or better in every measured run
+        # (docs/evaluation.md): the newest of them is that run end's choice.
+        found = [*d.glob("best-*.json"), *d.glob("last-best-*.json")] if d.is_dir() else []
+        best = sorted(found, key=lambda q: (q.stat().st_mtime, q.name.startswith("last-best")))
         if not best:
             raise _fail(f"error: {p}: no exported learngene (learngenes/best-*.json); export one first")
         gen0 = d / f"{GEN0}.json"
@@ -92,8 +96,9 @@ def register(app: typer.Typer) -> None:
 
 
 def evaluate(
-    learngene: Annotated[Path, typer.Argument(help="Learngene (.json/.safetensors or stem) or a run directory.",
-                                              show_default=False)],
+    learngene: Annotated[Path, typer.Argument(
+        help="Learngene (.json/.safetensors or stem) or a run directory (its last generation's best, else its elite).",
+        show_default=False)],
     data: Annotated[str | None, typer.Option("--data", help="Dataset root (default: the learngene's run's).")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="glyphs, cifar-fs or miniimagenet.")] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="Descendant architecture (default: the gene's).")] = None,

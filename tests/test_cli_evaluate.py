@@ -86,3 +86,21 @@ def test_evaluating_a_learngene_of_a_run_writes_it_into_the_run(lg: Path, tmp_pa
     report = json.loads((tmp_path / "run" / "evaluations" / "best-g0001-i3.json").read_text())
     assert {x["method"] for x in report["results"]} == {"learngene", "scratch"}
     assert not (lg.parent.parent / "evaluations").exists() and not (lg.parent / "evaluations").exists()
+
+
+def test_a_run_directory_means_its_last_generations_best_else_its_elite(tmp_path: Path) -> None:
+    import os
+
+    from gtl_tui.evaluate_cmd import resolve_learngene
+
+    genes = tmp_path / "run" / "learngenes"
+    genes.mkdir(parents=True)
+    for stem in ("gen0-best", "best-g0002-i23"):
+        (genes / f"{stem}.json").write_text("{}")
+    assert resolve_learngene(tmp_path / "run") == (genes / "best-g0002-i23.json", genes / "gen0-best.json")
+    (genes / "last-best-g0003-i30.json").write_text("{}")  # exported after the elite at the same end
+    assert resolve_learngene(tmp_path / "run")[0] == genes / "last-best-g0003-i30.json"
+    (genes / "best-g0007-i61.json").write_text("{}")  # the run was continued: its new end's elite is newer
+    t = (genes / "last-best-g0003-i30.json").stat().st_mtime
+    os.utime(genes / "best-g0007-i61.json", (t + 10, t + 10))
+    assert resolve_learngene(tmp_path / "run")[0] == genes / "best-g0007-i61.json"

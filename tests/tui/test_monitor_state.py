@@ -208,10 +208,10 @@ def test_a_finished_run_continued_for_more_generations_runs_again():
     """`run --resume RUN --generations N` logs run_started(resumed_from=done, generations=N) after run_finished:
     the monitor shows the run running again, with the new length and every completed generation kept."""
     events = scripted_run(population=6, generations=3)
-    st = folded(events)
+    seq, t = events[-1].seq + 1, events[-1].t + 60
+    st = folded(events, clock=lambda: t + 5)
     assert st.status == "finished" and st.generations == 3 and st.stats.keys() == {0, 1, 2}
     first = events[0]
-    seq, t = events[-1].seq + 1, events[-1].t + 60
     st.apply_all([dataclasses.replace(first, resumed_from=3, generations=5, seq=seq, t=t),
                   GenerationStarted(generation=3, seq=seq + 1, t=t + 1)])
     assert st.status == "running" and st.generations == 5 and st.generations_done == 3

@@ -144,10 +144,12 @@ class PopulationTable(VirtualTable):
         self.set_rows(self._sorted(ids), cursor=keep if keep is not None else selected)
 
     def select_row(self, individual: int | None) -> None:
-        """Put the cursor on an individual's row, quietly (no ``Selected`` message)."""
+        """Put the cursor on an individual's row, quietly (no ``Selected`` message); none when it has no row."""
         index = self.get_row_index(individual) if individual is not None else None
         if index is not None:
             self.move_cursor(row=index, quiet=True)
+        else:
+            self.hide_cursor()
 
     def selected_id(self) -> int | None:
         key = self.cursor_key

@@ -123,6 +123,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self.keys: list[Hashable] = []
         """Row keys in display order."""
         self.cursor_row = 0
+        self.cursor_shown = True
+        """False while the row asked for is not in the table (e.g. the run's elite, from an older generation):
+        no row is highlighted then, so none looks selected; the next move shows the cursor again."""
         self._index: dict[Hashable, int] | None = {}
         self._cells_of: Callable[[Hashable], Sequence[Cell]] = lambda key: ()
         self._lines: LRUCache[tuple[Hashable, int], Strip] = LRUCache(1024)
@@ -138,7 +141,8 @@ class VirtualTable(ScrollView, can_focus=True):
                  cursor: Hashable | None = None) -> None:
         """Show ``keys`` in this order (cells from ``row``, or the last one given); no message is posted.
 
-        The cursor goes to ``cursor``'s row if given and shown, else stays on its key, else on its index.
+        The cursor goes to ``cursor``'s row if given and shown, else stays on its key, else on its index. A
+        ``cursor`` that is not among ``keys`` hides the cursor (``cursor_shown``).
         """
         keep = cursor if cursor is not None else self.cursor_key
         self.keys = list(keys)
@@ -147,6 +151,8 @@ class VirtualTable(ScrollView, can_focus=True):
             self._cells_of = row
         self._lines.clear()
         index = self.get_row_index(keep) if keep is not None else None
+        if cursor is not None:
+            self.cursor_shown = index is not None
         self.cursor_row = min(max(index if index is not None else self.cursor_row, 0), max(len(self.keys) - 1, 0))
         self._resize()
         self._scroll_to_cursor()
@@ -166,7 +172,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     @property
     def cursor_key(self) -> Hashable | None:
-        return self.keys[self.cursor_row] if 0 <= self.cursor_row < len(self.keys) else None
+        return self.keys[self.cursor_row] if self.cursor_shown and 0 <= self.cursor_row < len(self.keys) else None
 
     def get_row_index(self, key: Hashable) -> int | None:
         """The display index of ``key``'s row, or None."""
@@ -180,14 +186,21 @@ class VirtualTable(ScrollView, can_focus=True):
         if not self.keys:
             return
         row = min(max(row, 0), len(self.keys) - 1)
-        moved = row != self.cursor_row
+        moved = row != self.cursor_row or not self.cursor_shown
         old = self.cursor_key
-        self.cursor_row = row
+        self.cursor_row, self.cursor_shown = row, True
         self._scroll_to_cursor()
         if moved:
             self.update_rows([old, self.cursor_key])
             if not quiet:
                 self.post_message(self.RowHighlighted(self, row, self.cursor_key))
+
+    def hide_cursor(self) -> None:
+        """No row highlighted (the selection is not in the table); the next move shows the cursor again."""
+        if self.cursor_shown:
+            old = self.cursor_key
+            self.cursor_shown = False
+            self.update_rows([old])
 
     def _scroll_to_cursor(self) -> None:
         """Scroll just enough to show the cursor's row (and no further than the last row)."""
@@ -255,7 +268,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _row_strip(self, index: int) -> Strip:
         key = self.keys[index]
-        cursor = index == self.cursor_row
+        cursor = index == self.cursor_row and self.cursor_shown
         kind = 2 if cursor else index % 2 if self.zebra_stripes else 1
         strip = self._lines.get((key, kind))
         if strip is None:
@@ -284,7 +297,8 @@ class VirtualTable(ScrollView, can_focus=True):
             self.move_cursor(row=index)
 
     def action_cursor(self, step: int) -> None:
-        self.move_cursor(row=self.cursor_row + step)
+        # A hidden cursor comes back where it is before it moves.
+        self.move_cursor(row=self.cursor_row + step if self.cursor_shown else self.cursor_row)
 
     def action_page(self, step: int) -> None:
         self.move_cursor(row=self.cursor_row + step * max(self.scrollable_content_region.height - 1, 1))

@@ -133,3 +133,26 @@ async def test_a_tab_key_focuses_its_view_and_hidden_views_are_prepared_after_a_
         await pilot.press("3")
         await pilot.pause()
         assert f"lineage of #{app.selected}" in str(app.lineage_tree.root.label)
+
+
+async def test_no_row_looks_selected_when_the_selection_is_not_in_the_table(tmp_path: Path):
+    """The default selection is the run's elite; when it is from an older generation than the table shows, no row
+    is highlighted (the first row used to be, while the other views showed the elite); the first arrow key
+    highlights and selects the row under the hidden cursor."""
+    make_run(tmp_path, population=8, generations=6, live_evaluated=3)
+    app = MonitorApp(tmp_path, refresh_interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.population_table
+        elite = app.selection()
+        assert elite is not None and table.get_row_index(elite) is None  # an older generation's individual
+        await pilot.press("2")
+        await pilot.pause()
+        assert not table.cursor_shown and table.selected_id() is None
+        first = table.keys[0]
+        await pilot.press("down")
+        await wait_for(pilot, lambda: app.selected == first)
+        assert table.cursor_shown and table.selected_id() == first
+        await pilot.press("b")  # back to the elite: hidden again
+        await pilot.pause()
+        assert app.selected is None and not table.cursor_shown

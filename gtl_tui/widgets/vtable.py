@@ -129,6 +129,10 @@ class VirtualTable(ScrollView, can_focus=True):
         self._index: dict[Hashable, int] | None = {}
         self._cells_of: Callable[[Hashable], Sequence[Cell]] = lambda key: ()
         self._lines: LRUCache[tuple[Hashable, int], Strip] = LRUCache(1024)
+        self._line_caches: dict[tuple[Style, ...], LRUCache[tuple[Hashable, int], Strip]] = {}
+        """Drawn rows per set of styles: focusing the table and leaving it switch between two sets, so each keeps
+        its drawn rows instead of drawing every visible row again on each tab switch."""
+        self._pick_lines = True
         self._header: Strip | None = None
         self._styles: dict[str, Style] = {}
 
@@ -149,7 +153,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._index = None
         if row is not None:
             self._cells_of = row
-        self._lines.clear()
+        self._clear_lines()
         index = self.get_row_index(keep) if keep is not None else None
         if cursor is not None:
             self.cursor_shown = index is not None
@@ -161,9 +165,9 @@ class VirtualTable(ScrollView, can_focus=True):
     def update_rows(self, keys: Iterable[Hashable]) -> None:
         """Rows whose cells changed: drawn again (the order is the caller's: ``set_rows``)."""
         changed = set(keys)
-        drop = [k for k in self._lines.keys() if k[0] in changed]
-        for k in drop:
-            self._lines.discard(k)
+        for lines in (self._lines, *self._line_caches.values()):
+            for k in [k for k in lines.keys() if k[0] in changed]:
+                lines.discard(k)
         self.refresh()
 
     @property
@@ -221,8 +225,13 @@ class VirtualTable(ScrollView, can_focus=True):
         width = sum(c.width + 2 for c in self.columns)
         self.virtual_size = Size(width, len(self.keys) + 1)
 
-    def _invalidate(self) -> None:
+    def _clear_lines(self) -> None:
         self._lines.clear()
+        for lines in self._line_caches.values():
+            lines.clear()
+
+    def _invalidate(self) -> None:
+        self._clear_lines()
         self._header = None
         self._styles.clear()
         self._resize()
@@ -230,7 +239,24 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._invalidate()
+        self._header = None
+        self._styles.clear()
+        self._pick_lines = True  # at the next draw, once every style (components too) is up to date
+        self._resize()
+        self.refresh()
+
+    def _current_lines(self) -> LRUCache[tuple[Hashable, int], Strip]:
+        """The rows drawn in the current styles before (the focused or the blurred look), else a new cache."""
+        if self._pick_lines:
+            self._pick_lines = False
+            key = tuple(self._style(name) for name in ("base", *sorted(self.COMPONENT_CLASSES)))
+            lines = self._line_caches.pop(key, None)
+            if lines is None:
+                lines = LRUCache(1024)
+                while len(self._line_caches) >= 2:
+                    self._line_caches.pop(next(iter(self._line_caches)))
+            self._line_caches[key] = self._lines = lines
+        return self._lines
 
     def on_resize(self) -> None:
         self._scroll_to_cursor()  # the cached lines stay valid: they are as wide as the columns, not the widget
@@ -270,12 +296,13 @@ class VirtualTable(ScrollView, can_focus=True):
         key = self.keys[index]
         cursor = index == self.cursor_row and self.cursor_shown
         kind = 2 if cursor else index % 2 if self.zebra_stripes else 1
-        strip = self._lines.get((key, kind))
+        lines = self._current_lines()
+        strip = lines.get((key, kind))
         if strip is None:
             row_style = self._style("vtable--even-row" if kind == 0 else "vtable--odd-row")
             post = self._style("vtable--cursor") if cursor else None
             strip = self._line(self._cells_of(key), self._style("base") + row_style, post)
-            self._lines.set((key, kind), strip)
+            lines.set((key, kind), strip)
         return strip
 
     # ---- input ---------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class MutationHistory(Vertical):
         self.state: RunState | None = None
         self.individual: int | None = None
         self.n_layers = 0
+        self._filled: tuple | None = None  # what the rows were last filtered from
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="mutation-filters"):
@@ -77,6 +78,10 @@ class MutationHistory(Vertical):
         lineage = set(self.state.lineage(self.individual)) \
             if self.query_one("#filter-lineage", Checkbox).value and self.individual is not None else None
         muts = self.state.mutations  # this list: a resume replaces it, and a new one comes with a new _fill
+        filled = (id(muts), len(muts), layer, op, frozenset(lineage) if lineage is not None else None)
+        if filled == self._filled:
+            return  # the same rows (another individual selected, no lineage filter): keep what is drawn
+        self._filled = filled
         rows = [k for k in range(len(muts) - 1, -1, -1)
                 if (layer is Select.NULL or muts[k].layer == layer) and (op is Select.NULL or muts[k].op == op)
                 and (lineage is None or muts[k].individual in lineage)]

@@ -7,11 +7,12 @@ views are rebuilt; the others are marked stale and rebuilt when their tab is ope
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -54,6 +55,7 @@ ENDED = ("finished", "stopped", "failed", "crashed")
 EVAL_POLL_S = 2.0  # seconds between looks at <run dir>/evaluations/
 PREPARE_DELAY_S = 0.3  # idle time after the selection moved before the hidden views of it are rebuilt
 PREPARED_TABS = ("lineage", "mutations", "learngene")
+IDLE_GC_S = 5.0  # how often the full garbage collection runs, when no key or click came in the last second
 BIG_BATCH = 10_000  # events in one poll after which the heap is frozen for the GC
 REPLAY_ACTIONS = {"replay_toggle", "replay_speed", "replay_step"}
 
@@ -184,6 +186,28 @@ class MonitorApp(App[None]):
         # What exists once the first frame is drawn (widgets, styles, the folded run) lives as long as the
         # app: out of the collector's way, later full collections scan only what came after (ms, not 0.1 s).
         self.call_after_refresh(gc.freeze)
+        # Full collections free the reference cycles that drawing leaves (Textual's caches are linked lists):
+        # tens of thousands of objects after a few minutes of keys, 0.1 s or more to free, whenever Python
+        # decides, often in the middle of a key. They run here instead, while the user is not typing.
+        self._gc_threshold = gc.get_threshold()
+        gc.set_threshold(self._gc_threshold[0], self._gc_threshold[1], 1_000_000)
+        self._last_input = time.monotonic()
+        self.set_interval(IDLE_GC_S, self.collect_when_idle)
+
+    def on_unmount(self) -> None:
+        gc.set_threshold(*self._gc_threshold)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
+    def collect_when_idle(self) -> bool:
+        """The full garbage collection, unless a key or click came in the last second; True if it ran."""
+        if time.monotonic() - self._last_input < 1.0:
+            return False
+        gc.collect()
+        return True
 
     # ---- the update loop -----------------------------------------------------------------------------
     def poll_events(self) -> None:

@@ -156,3 +156,21 @@ async def test_no_row_looks_selected_when_the_selection_is_not_in_the_table(tmp_
         await pilot.press("b")  # back to the elite: hidden again
         await pilot.pause()
         assert app.selected is None and not table.cursor_shown
+
+
+async def test_full_garbage_collections_wait_for_a_pause_in_the_input(tmp_path: Path):
+    """Python's own full collections (0.1 s and more, at any moment) are off while the monitor runs; the monitor
+    runs them itself, only when no key or click came in the last second, and restores the setting at exit."""
+    import gc
+
+    before = gc.get_threshold()
+    make_run(tmp_path, population=6, generations=4)
+    app = MonitorApp(tmp_path, refresh_interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] >= 1_000_000
+        await pilot.press("2")
+        assert not app.collect_when_idle()  # a key just came
+        app._last_input -= 2.0
+        assert app.collect_when_idle()
+    assert gc.get_threshold() == before

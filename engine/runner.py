@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from engine import events as ev
+from engine.atomic import write_atomic
 from engine.config import Config, ConfigError, load_config
 from engine.signals import RunSignals
 
@@ -80,9 +81,7 @@ def extend_run(run_dir: str | Path, generations: int) -> Config:
         raise RunDirError(f"{run_dir} has completed {done} generations; --generations must be more than that")
     new = cfg.with_generations(generations)
     Config.model_validate(new.to_dict())  # the same checks as any config
-    tmp = run_dir / f".{CONFIG_FILE}.tmp"
-    tmp.write_text(new.to_toml())
-    tmp.replace(run_dir / CONFIG_FILE)
+    write_atomic(run_dir / CONFIG_FILE, new.to_toml())
     return new
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import write_atomic
 from engine.events import EVENTS_FILE
 
 EVAL_DIR = "evaluations"
@@ -32,16 +32,7 @@ def write_evaluation(run_dir: Path, name: str, report: dict[str, Any]) -> Path:
     """Write ``report`` to ``<run_dir>/evaluations/<name>.json`` (temporary file, then rename)."""
     out = Path(run_dir) / EVAL_DIR
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(out / f"{name}.json", json.dumps(report, indent=2) + "\n")
 
 
 @dataclass

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from engine.atomic import write_atomic
 from engine.learngene.gene import Learngene, check_tensors
 from engine.models import available_models
 
@@ -33,19 +32,6 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     if p.suffix in (".safetensors", ".json"):
         p = p.with_suffix("")
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_learngene(gene: Learngene, path: str | Path, manifest: dict[str, Any]) -> tuple[Path, Path]:
@@ -70,8 +56,8 @@ def save_learngene(gene: Learngene, path: str | Path, manifest: dict[str, Any]) 
         text = json.dumps(full, indent=2, allow_nan=True)
     except (TypeError, ValueError) as e:
         raise ValueError(f"learngene manifest is not JSON-serialisable: {e}") from None
-    _write_atomic(st_path, blob)
-    _write_atomic(json_path, (text + "\n").encode())
+    write_atomic(st_path, blob)
+    write_atomic(json_path, (text + "\n").encode())
     return st_path, json_path
 
 

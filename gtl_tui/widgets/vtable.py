@@ -128,11 +128,10 @@ class VirtualTable(ScrollView, can_focus=True):
         no row is highlighted then, so none looks selected; the next move shows the cursor again."""
         self._index: dict[Hashable, int] | None = {}
         self._cells_of: Callable[[Hashable], Sequence[Cell]] = lambda key: ()
-        self._lines: LRUCache[tuple[Hashable, int], Strip] = LRUCache(1024)
         self._line_caches: dict[tuple[Style, ...], LRUCache[tuple[Hashable, int], Strip]] = {}
         """Drawn rows per set of styles: focusing the table and leaving it switch between two sets, so each keeps
         its drawn rows instead of drawing every visible row again on each tab switch."""
-        self._pick_lines = True
+        self._lines: LRUCache[tuple[Hashable, int], Strip] | None = None  # those of the current styles
         self._header: Strip | None = None
         self._styles: dict[str, Style] = {}
 
@@ -165,7 +164,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def update_rows(self, keys: Iterable[Hashable]) -> None:
         """Rows whose cells changed: drawn again (the order is the caller's: ``set_rows``)."""
         changed = set(keys)
-        for lines in (self._lines, *self._line_caches.values()):
+        for lines in self._line_caches.values():
             for k in [k for k in lines.keys() if k[0] in changed]:
                 lines.discard(k)
         self.refresh()
@@ -226,29 +225,27 @@ class VirtualTable(ScrollView, can_focus=True):
         self.virtual_size = Size(width, len(self.keys) + 1)
 
     def _clear_lines(self) -> None:
-        self._lines.clear()
         for lines in self._line_caches.values():
             lines.clear()
 
     def _invalidate(self) -> None:
         self._clear_lines()
-        self._header = None
-        self._styles.clear()
-        self._resize()
-        self.refresh()
+        self._restyle()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._restyle()
+
+    def _restyle(self) -> None:
         self._header = None
         self._styles.clear()
-        self._pick_lines = True  # at the next draw, once every style (components too) is up to date
+        self._lines = None  # picked at the next draw, once every style (components too) is up to date
         self._resize()
         self.refresh()
 
     def _current_lines(self) -> LRUCache[tuple[Hashable, int], Strip]:
         """The rows drawn in the current styles before (the focused or the blurred look), else a new cache."""
-        if self._pick_lines:
-            self._pick_lines = False
+        if self._lines is None:
             key = tuple(self._style(name) for name in ("base", *sorted(self.COMPONENT_CLASSES)))
             lines = self._line_caches.pop(key, None)
             if lines is None:

@@ -21,6 +21,7 @@ from textual.strip import Strip
 
 from gtl_tui.state import RunState
 from gtl_tui.widgets import fmt
+from gtl_tui.widgets.cursor import CURSOR_BINDINGS
 
 MAX_DESCENDANTS = 300  # nodes drawn below the selected individual
 GUIDE_SPACE, GUIDE_VERTICAL, GUIDE_LAST, GUIDE_CROSS = "   ", "│  ", "└─ ", "├─ "
@@ -46,12 +47,7 @@ class LineageTree(ScrollView, can_focus=True):
     """Rebuilt (``show``) when the selection or the family changes; small by construction."""
 
     BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "Top", show=False),
-        Binding("end", "jump(-1)", "Bottom", show=False),
+        *CURSOR_BINDINGS,
         Binding("enter,space", "toggle", "Fold", show=False, tooltip="Fold or unfold the branch under the cursor"),
     ]
     COMPONENT_CLASSES = {"lineage--guides", "lineage--cursor"}
@@ -185,16 +181,8 @@ class LineageTree(ScrollView, can_focus=True):
         self._scroll_to_cursor()
 
     def notify_style_update(self) -> None:
+        # Also on focus and blur (the ``:focus`` styles): the guides and the cursor change colour.
         super().notify_style_update()
-        self._strips.clear()
-        self._styles = None
-
-    def _on_focus(self, event: events.Focus) -> None:
-        self._strips.clear()
-        self._styles = None
-        self.refresh()
-
-    def _on_blur(self, event: events.Blur) -> None:
         self._strips.clear()
         self._styles = None
         self.refresh()

@@ -16,12 +16,13 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from gtl_tui.widgets.cursor import CURSOR_BINDINGS
 
 Cell = str | Text
 """A cell: plain text, or a Rich ``Text`` whose styles are kept."""
@@ -59,14 +60,7 @@ class VirtualTable(ScrollView, can_focus=True):
     ``move_cursor``) posts :class:`RowHighlighted`; clicking a header posts :class:`HeaderSelected`.
     """
 
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,ctrl+home", "jump(0)", "Top", show=False),
-        Binding("end,ctrl+end", "jump(-1)", "Bottom", show=False),
-    ]
+    BINDINGS = CURSOR_BINDINGS
     COMPONENT_CLASSES = {"vtable--header", "vtable--cursor", "vtable--even-row", "vtable--odd-row"}
     DEFAULT_CSS = """
     VirtualTable {

@@ -173,6 +173,10 @@ class MonitorApp(App[None]):
         self.feed = self.query_one(EventFeed)
         self.evaluation_view = self.query_one(EvaluationView)
         self.learngene_scroll = self.query_one("#learngene-scroll", VerticalScroll)
+        self.tab_views: dict[str, Widget] = {  # the widget that takes the keys on each tab
+            "overview": self.tabs.query_one(Tabs), "population": self.population_table,
+            "lineage": self.lineage_tree, "mutations": self.mutation_history.query_one(VirtualTable),
+            "learngene": self.learngene_scroll, "events": self.feed}
         # Containers that draw nothing but their background: Textual then skips rendering their lines, which
         # after a tab switch (a full repaint) were most of the lines drawn (several nested layers per cell).
         for container in (self.screen, self.tabs, self.tabs.query_one(ContentSwitcher), *self.query(TabPane),
@@ -284,7 +288,7 @@ class MonitorApp(App[None]):
         for tab in PREPARED_TABS:
             if tab != self.tabs.active and tab in self._stale:
                 self.refresh_tab(tab)
-                view = self.tab_focus(tab)
+                view = self.tab_views.get(tab)
                 if isinstance(view, (LineageTree, VirtualTable)):
                     # Draw its lines into the view's own cache now (at the size it had when last shown).
                     for y in range(view.size.height):
@@ -430,21 +434,9 @@ class MonitorApp(App[None]):
         # Focus the tab's own view now (once its pane is displayed, so that it repaints in its focused style):
         # a focused widget in the pane being hidden would otherwise be blurred after the layout, and Textual
         # then repaints the whole screen a second time.
-        target = self.tab_focus(tab)
+        target = self.tab_views.get(tab)
         if target is not None and self.screen is target.screen:
             target.focus(scroll_visible=False)
-
-    def tab_focus(self, tab: str) -> Widget | None:
-        """The widget that takes the keys on a tab (the tab bar for the overview, which has none)."""
-        views: dict[str, Callable[[], Widget]] = {
-            "overview": lambda: self.tabs.query_one(Tabs),
-            "population": lambda: self.population_table, "lineage": lambda: self.lineage_tree,
-            "mutations": lambda: self.mutation_history.query_one(VirtualTable),
-            "learngene": lambda: self.learngene_scroll, "events": lambda: self.feed}
-        try:
-            return views[tab]() if tab in views else None
-        except NoMatches:  # the app is closing
-            return None
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

@@ -50,23 +50,20 @@ def draw(app: MonitorApp) -> None:
     terminal_console(app).print(app.screen._compositor.render_update(full=True))
 
 
-def write_updates_as_terminal(app: MonitorApp) -> list[int]:
+def write_updates_as_terminal(app: MonitorApp) -> None:
     """Make the headless app turn each screen update into escape sequences, as it does for a real terminal.
 
     Headless, Textual computes every update (layout, the changed widgets' lines, the compositor's strips) but
-    skips converting it for the terminal; this adds that last step back. Returns a list that receives the
-    length of each update sent.
+    skips converting it for the terminal; this adds that last step back.
     """
-    sent: list[int] = []
     display = app._display
 
     def _display(screen: Any, renderable: Any) -> None:
         if isinstance(renderable, CompositorUpdate) and not app._batch_count:
-            sent.append(len(renderable.render_segments(terminal_console(app))))
+            renderable.render_segments(terminal_console(app))
         display(screen, renderable)
 
     app._display = _display  # type: ignore[method-assign]
-    return sent
 
 
 class Timer:

@@ -174,3 +174,32 @@ async def test_full_garbage_collections_wait_for_a_pause_in_the_input(tmp_path: 
         app._last_input -= 2.0
         assert app.collect_when_idle()
     assert gc.get_threshold() == before
+
+
+def test_the_monitor_bench_measures_every_key_to_the_terminal(monkeypatch, capsys):
+    """`python -m gtl_tui.bench_monitor` on a small log: every key and tick is timed, and the timing includes the
+    screen updates converted to escape sequences (the hook that adds that step back to headless Textual)."""
+    import sys
+
+    from textual._compositor import CompositorUpdate
+
+    from gtl_tui import bench_monitor
+
+    converted = []
+
+    def counting(render):
+        def render_segments(self, console):
+            converted.append(type(self).__name__)
+            return render(self, console)
+        return render_segments
+
+    for cls in CompositorUpdate.__subclasses__():  # the full and the partial updates
+        monkeypatch.setattr(cls, "render_segments", counting(cls.render_segments))
+    monkeypatch.setattr(sys, "argv", ["bench_monitor", "--events", "3000", "--population", "50", "--rounds", "1",
+                                      "--gap", "0", "--skip-tiny"])
+    bench_monitor.main()
+    out = capsys.readouterr().out
+    for name in ("attach+draw", "key 3 (lineage tab)", "key 6 (events tab)", "live tick, population",
+                 "slowest key to screen"):
+        assert name in out, name
+    assert len(converted) > 15  # at least one update per key went through the terminal conversion

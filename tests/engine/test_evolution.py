@@ -238,3 +238,21 @@ def test_gene_lr_scale_zero_freezes_gene(tmp_path):
         if not k.endswith(("running_mean", "running_var")):
             assert torch.equal(after_gene.tensors[k], t), k
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())  # the rest trained
+
+
+def test_checkpoints_match_configs_up_to_the_runs_length():
+    """A checkpoint matches its config with any number of generations; one from before ``compute_hash`` matches
+    its config, or (a finished run being continued) the config with the run's length at that checkpoint."""
+    from types import SimpleNamespace
+
+    from engine.evolution.loop import Evolution
+
+    cfg = load_config(None, TINY)  # 3 generations
+    longer, other = cfg.with_generations(8), load_config(None, TINY + ["lifetime.steps=7"])
+    same = Evolution._same_computation
+    new_style = {"config_hash": cfg.hash(), "compute_hash": cfg.compute_hash(), "generation": 3}
+    assert same(SimpleNamespace(cfg=longer), new_style) and not same(SimpleNamespace(cfg=other), new_style)
+    old_style = {"config_hash": cfg.hash(), "generation": 3}
+    assert same(SimpleNamespace(cfg=cfg), old_style) and same(SimpleNamespace(cfg=longer), old_style)
+    assert not same(SimpleNamespace(cfg=longer), {**old_style, "generation": 2})  # not its last checkpoint
+    assert not same(SimpleNamespace(cfg=other), old_style)

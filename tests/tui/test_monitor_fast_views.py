@@ -13,7 +13,7 @@ from gtl_tui.sources import fast_event, read_log
 from gtl_tui.widgets.keybar import KeyBar
 from gtl_tui.widgets.lineage import LineageTree
 from gtl_tui.widgets.population import PopulationTable
-from gtl_tui.widgets.vtable import VirtualTable
+from gtl_tui.widgets.vtable import Column, VirtualTable
 
 SIZE = (120, 40)
 
@@ -203,3 +203,58 @@ def test_the_monitor_bench_measures_every_key_to_the_terminal(monkeypatch, capsy
                  "slowest key to screen"):
         assert name in out, name
     assert len(converted) > 15  # at least one update per key went through the terminal conversion
+
+
+async def test_a_changed_row_is_drawn_anew_in_both_looks_of_the_table():
+    """The table keeps drawn rows per look (focused, blurred); a row whose cells change is dropped from both."""
+    from textual.app import App
+
+    cells = {k: (f"row {k}", "old") for k in range(5)}
+
+    class One(App[None]):
+        def compose(self):
+            yield VirtualTable([Column("a", "a", 8), Column("b", "b", 8)], id="t")
+
+    app = One()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(VirtualTable)
+        table.set_rows(list(cells), lambda k: cells[k])
+        table.focus()
+        await pilot.pause()
+        assert "old" in table.render_line(3).text  # drawn in the focused look
+        table.blur()
+        await pilot.pause()
+        assert "old" in table.render_line(3).text  # and in the blurred one
+        cells[2] = ("row 2", "new")
+        table.update_rows([2])
+        table.focus()
+        await pilot.pause()
+        assert "new" in table.render_line(3).text
+        table.blur()
+        await pilot.pause()
+        assert "new" in table.render_line(3).text and "old" in table.render_line(2).text
+
+
+async def test_the_mutation_history_follows_the_selection_only_under_the_lineage_filter(tmp_path: Path):
+    """Without the lineage filter another selection shows the same rows (kept, not rebuilt); with it, the rows
+    are the new individual's lineage."""
+    make_run(tmp_path, population=6, generations=4)
+    app = MonitorApp(tmp_path, refresh_interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        history, table = app.mutation_history, app.query_one("#mutation-table", VirtualTable)
+        history.show(app.state, app.selection())
+        all_rows = list(table.keys)
+        others = [i for i in app.state.by_generation[3] if i != app.selection()]
+        history.show(app.state, others[0])
+        assert table.keys == all_rows
+        app.query_one("#filter-lineage").value = True
+        await pilot.pause()
+        rows = {}
+        for i in others[:3]:
+            history.show(app.state, i)
+            lineage = set(app.state.lineage(i))
+            rows[i] = list(table.keys)
+            assert {app.state.mutations[k].individual for k in rows[i]} <= lineage
+            assert len(rows[i]) == sum(m.individual in lineage for m in app.state.mutations)
+        assert len({tuple(r) for r in rows.values()}) > 1

@@ -6,13 +6,28 @@
 #     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "$p"; done
 # then run (device tool): command "bash scripts/gpu_check.sh", carry [".whl"], timeout_s 600.
+# Phases in order of importance, each with its own time limit (about 9 minutes in all); each writes to $OUT.
 set -o pipefail
 OUT=${OUT:-/tmp/gpu_check}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   && export PYTHONPATH=/tmp/site:$PWD || exit 1
 export PYTHONUNBUFFERED=1
+T0=$SECONDS
+phase() { echo; echo "=== $1 (at ${SECONDS}s)"; }
+phase "device"
 nvidia-smi 2>&1 | tee "$OUT/nvidia-smi.txt"
-timeout 120 python3 -m pytest -q -m gpu -p no:cacheprovider tests/engine/test_population_equivalence.py \
-  tests/engine/test_learngene.py 2>&1 | tee "$OUT/gpu-tests.txt"
-# images/s: one after another, population eager/compiled, dense eager/compiled; Conv-4 and VGG11, P = 16, 64
-timeout 420 python3 -m engine.bench 2>&1 | tee "$OUT/bench.txt"
+nvidia-smi dmon -s u -d 1 > "$OUT/dmon.txt" 2>&1 &
+DMON=$!
+phase "gpu tests"
+timeout 80 python3 -m pytest -q -m gpu -p no:cacheprovider -o addopts="" \
+  tests/engine/test_population_equivalence.py tests/engine/test_learngene.py 2>&1 | tee "$OUT/gpu-tests.txt"
+phase "end to end: VGG11, population 32, compiled, 3 generations then one more (resume)"
+timeout 120 python3 scripts/gpu_e2e.py /tmp/e2e 3 2>&1 | tee "$OUT/e2e.txt"
+kill $DMON 2>/dev/null
+phase "bench P=64"
+timeout 200 python3 -m engine.bench --models vgg11,conv4 --population 64 2>&1 | tee "$OUT/bench64.txt"
+phase "bench P=16"
+timeout 120 python3 -m engine.bench --population 16 2>&1 | tee "$OUT/bench16.txt"
+phase "profile"
+timeout 40 python3 scripts/gpu_profile.py vgg11 64 2>&1 | tee "$OUT/profile.txt"
+phase "done"

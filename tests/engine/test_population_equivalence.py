@@ -303,6 +303,29 @@ def test_population_compiled_on_cuda_once_per_run(dataset):
     assert all(0 <= r.fitness <= 1 and r.train_loss == r.train_loss for r in first + second)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("arch", available_models())
+def test_population_equivalence_on_cuda_fp32(dataset, arch):
+    """On the GPU in fp32 (TF32 off, channels_last as in bf16 runs): individual k of the population network
+    ends with the weights and BN statistics it has when trained alone on the GPU. cuDNN picks different
+    algorithms for grouped and plain convolutions, so the tolerance is 1e-3 (the CPU's is 1e-4)."""
+    ctx = make_ctx(dataset, arch, device="cuda")
+    genomes = make_genomes(ctx, 3)
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        seq, _ = run(SequentialTrainer(ctx), genomes)
+        fp32 = Precision("cuda", bf16=False, channels_last=True)
+        pop, _ = run(PopulationTrainer(ctx, precision=fp32, compile=False), genomes)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    for rp, rs in zip(pop, seq, strict=True):
+        for key in rs.state:
+            torch.testing.assert_close(rp.state[key], rs.state[key], atol=1e-3, rtol=1e-3,
+                                       msg=lambda m, k=key, i=rp.id: f"individual {i}, {k}: {m}")
+        assert rp.fitness == pytest.approx(rs.fitness, abs=0.1)
+
+
 class _SmallDevice(PopulationTrainer):
     """A trainer whose device "fits" at most ``fits`` networks at once: bigger chunks run out of memory after
     they started (as a real out-of-memory error would come mid-lifetime)."""

@@ -226,6 +226,8 @@ def parse(argv: list[str] | None) -> BenchConfig:
     ap.add_argument("--device", help="'auto' (default), 'cpu', 'cuda' or 'cuda:N'")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                     help="measure the torch.compile columns (default: on, off with --quick)")
+    ap.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
+                    help="let cuDNN time its algorithms per shape, as runs on CUDA do (default: on)")
     ap.add_argument("--threads", type=int, help="CPU threads of torch (0: torch's default; 1 with --quick)")
     ap.add_argument("--sequential-networks", type=int,
                     help="networks timed for 'one after another', whose rate does not depend on P (default 4)")
@@ -235,6 +237,7 @@ def parse(argv: list[str] | None) -> BenchConfig:
             setattr(a, key, value)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
+    torch.backends.cudnn.benchmark = a.cudnn_benchmark
     if a.device == "auto":
         a.device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.device.startswith("cuda") and not torch.cuda.is_available():
@@ -262,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {device_name(cfg.device)}")
     print(f"batch {cfg.batch} per network, {cfg.steps} timed steps after {cfg.warmup} warm-up steps, "
           f"width x{cfg.width}, {'bf16 autocast, channels_last' if cfg.device.type == 'cuda' else 'fp32'}, "
-          f"compile {'on' if cfg.compile else 'off'}", flush=True)
+          f"compile {'on' if cfg.compile else 'off'}, cudnn.benchmark {torch.backends.cudnn.benchmark}", flush=True)
     rows = []
     for arch in cfg.models:
         for p in cfg.populations:

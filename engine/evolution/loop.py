@@ -26,7 +26,7 @@ from engine.evolution.mutation import jaccard_diversity, mutate_channels
 from engine.evolution.selection import select_parents
 from engine.evolution.trainers import Trainer, make_trainer
 from engine.learngene import Learngene, extract, random_channels, save_learngene
-from engine.models import create_model
+from engine.models import create_model, model_from_state
 from engine.seeding import numpy_generator, torch_generator
 from engine.signals import RunSignals
 
@@ -196,10 +196,10 @@ class Evolution:
         return children
 
     def _model_from_state(self, state: dict[str, torch.Tensor]):
-        model = create_model(self.cfg.model.arch, self.cfg.task.ways, width=self.cfg.model.width,
-                             in_channels=self.ctx.in_channels, image_size=self.cfg.data.image_size)
-        model.load_state_dict(state)
-        return model
+        """The trained network around ``state`` (read only: genes are extracted from it). No random init: for
+        VGG11 that init cost 0.15 s per individual, seconds per generation on the host while the GPU waited."""
+        return model_from_state(self.cfg.model.arch, self.cfg.task.ways, state, width=self.cfg.model.width,
+                                in_channels=self.ctx.in_channels, image_size=self.cfg.data.image_size)
 
     def _fraction(self, channels: list[list[int]]) -> float:
         from engine.learngene import gene_fraction

@@ -66,6 +66,20 @@ def create_model(name: str, num_classes: int, *, width: float = 1.0, in_channels
     return model
 
 
+def model_from_state(name: str, num_classes: int, state: dict[str, torch.Tensor], *, width: float = 1.0,
+                     in_channels: int = 3, image_size: int = 32) -> GeneNet:
+    """A model ``name`` whose parameters and buffers ARE ``state``'s tensors: no random init and no copy.
+
+    For reading trained weights (extracting learngenes) cheaply; writing to the model writes to ``state``.
+    """
+    factory = _factory(name)
+    with torch.device("meta"):
+        model = factory(num_classes, width=width, in_channels=in_channels, image_size=image_size)
+    model.load_state_dict(state, assign=True)
+    model.arch = name
+    return model
+
+
 @cache
 def _topology(name: str, in_channels: int) -> GeneSpec:
     with torch.device("meta"):

@@ -149,17 +149,20 @@ class PopulationNet(nn.Module):
 
     @torch.no_grad()
     def states(self) -> list[dict[str, Tensor]]:
-        """Per-individual state dicts, contiguous CPU tensors of the individuals' dtypes (one transfer per tensor)."""
+        """Per-individual state dicts, contiguous CPU tensors of the individuals' dtypes (one transfer per tensor).
+
+        Individual k's tensors are views of one host copy of each fused tensor (no second copy on the host).
+        """
         out: list[dict[str, Tensor]] = [{} for _ in range(self.population)]
         for k, t in self.net.state_dict().items():
-            cpu = t.detach().to("cpu", self._dtypes[k]).contiguous()
+            cpu = t.detach().to("cpu", self._dtypes[k], copy=True).contiguous()
             if cpu.dim() == 0:
                 for s in out:
                     s[k] = cpu.clone()
                 continue
-            parts = cpu.view(self.population, *self._shapes[k])
-            for i, s in enumerate(out):
-                s[k] = parts[i].clone()
+            parts = cpu.view(self.population, *self._shapes[k]).unbind(0)
+            for s, part in zip(out, parts, strict=True):
+                s[k] = part
         return out
 
     @torch.no_grad()

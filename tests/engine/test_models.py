@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.models import GeneNet, arch_spec, available_models, create_model
+from engine.models import GeneNet, arch_spec, available_models, create_model, model_from_state
 
 MODELS = available_models()
 
@@ -123,3 +123,17 @@ def test_bad_sizes_are_value_errors() -> None:
         create_model("conv4", 0)
     with pytest.raises(ValueError, match="too small"):
         create_model("resnet12", 5, image_size=8)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_model_from_state_holds_the_state_without_init(name: str) -> None:
+    """The trained network around a state: its tensors are the state's (no copy), and it computes the same."""
+    src = create_model(name, 5, width=0.25, generator=torch.Generator().manual_seed(3)).eval()
+    state = {k: v.clone() for k, v in src.state_dict().items()}
+    model = model_from_state(name, 5, state, width=0.25).eval()
+    assert model.arch == name
+    assert all(model.state_dict()[k].data_ptr() == v.data_ptr() for k, v in state.items())
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(model(x), src(x), rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        model_from_state(name, 5, {k: v for k, v in state.items() if not k.startswith("head")}, width=0.25)

@@ -29,9 +29,12 @@ def checkpoint_path(run_dir: Path, generation: int) -> Path:
     return run_dir / CHECKPOINT_DIR / f"gen_{generation:05d}.safetensors"
 
 
-def save_checkpoint(run_dir: Path, generation: int, state: dict[str, Any], genes: dict[str, Learngene],
+def save_checkpoint(run_dir: Path, generation: int, state: dict[str, Any] | str, genes: dict[str, Learngene],
                     keep: int = 2) -> Path:
-    """Write the checkpoint of completed ``generation`` atomically; keep the newest ``keep`` files."""
+    """Write the checkpoint of completed ``generation`` atomically; keep the newest ``keep`` files.
+
+    ``state`` is JSON-able, or already JSON text (a snapshot taken before the state changes again).
+    """
     path = checkpoint_path(run_dir, generation)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
@@ -46,7 +49,8 @@ def save_checkpoint(run_dir: Path, generation: int, state: dict[str, Any], genes
             refs[name] = stored[id(t)]
         gene_meta[key] = {"arch": gene.arch, "in_channels": gene.in_channels, "widths": gene.widths,
                           "channels": gene.channels, "tensors": refs}
-    meta = {"format": str(FORMAT), "state": json.dumps(state), "genes": json.dumps(gene_meta)}
+    meta = {"format": str(FORMAT), "state": state if isinstance(state, str) else json.dumps(state),
+            "genes": json.dumps(gene_meta)}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata=meta)
     with open(tmp, "rb") as f:

@@ -6,10 +6,12 @@ requests at safe points (``engine.signals``).
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,8 @@ class Evolution:
         self.history: list[dict[str, Any]] = []
         self.individuals: dict[int, dict[str, Any]] = {}  # id -> parent, generation, fitness, mutations
         self.current_individual = 0
+        self._saver = ThreadPoolExecutor(1, thread_name_prefix="gtl-checkpoint")
+        self._saving: Future[None] | None = None
 
     # ----------------------------------------------------------------------------------------- run
     def run(self) -> ev.RunFinished:
@@ -89,7 +93,11 @@ class Evolution:
         except StopRequested:
             status = "stopped"
         finally:
-            self.trainer.close()
+            try:
+                self._wait_for_checkpoint()
+            finally:
+                self._saver.shutdown()
+                self.trainer.close()
         best = self.elite or {}
         return self.writer.emit(ev.RunFinished(status=status, best_id=best.get("id"),
                                                best_fitness=best.get("fitness"), generations_done=self.generation))
@@ -163,8 +171,7 @@ class Evolution:
             self.last_genes = own_genes
             self.genomes = children
             self.generation = g + 1
-        path = self._save()
-        self.writer.emit(ev.CheckpointSaved(generation=g, path=str(path.relative_to(self.run_dir))))
+        self._save_in_background(g)
         if g == 0:  # the generation-0 baseline of `gtl-tui evaluate` (written once, no event: not a user export)
             self.export(out=self.run_dir / LEARNGENES_DIR / GEN0_NAME, reason="gen0", emit=False)
 
@@ -207,7 +214,28 @@ class Evolution:
         return round(gene_fraction(self.spec, channels), 5)
 
     # ----------------------------------------------------------------------------------------- state
-    def _save(self) -> Path:
+    def _save_in_background(self, generation: int) -> None:
+        """Write the checkpoint of completed ``generation`` while the next one trains (on a GPU the write kept
+        the device idle between generations). One write is in flight at a time, and the run waits for it before
+        it ends, so a stop or an error loses nothing; a killed process leaves the previous checkpoint (atomic)."""
+        self._wait_for_checkpoint()
+        state, genes = self._checkpoint_contents()
+        state = json.dumps(state)  # now: the next generation changes what the dict refers to
+
+        def write() -> None:
+            path = save_checkpoint(self.run_dir, generation, state, genes)
+            self.writer.emit(ev.CheckpointSaved(generation=generation, path=str(path.relative_to(self.run_dir))))
+
+        self._saving = self._saver.submit(write)
+
+    def _wait_for_checkpoint(self) -> None:
+        """Block until the checkpoint being written is on disk; its error, if any, is raised here."""
+        saving, self._saving = self._saving, None
+        if saving is not None:
+            saving.result()
+
+    def _checkpoint_contents(self) -> tuple[dict[str, Any], dict[str, Learngene]]:
+        """A snapshot of the evolution state (JSON) and the learngenes a continued run needs."""
         state = {
             "generation": self.generation, "next_id": self.next_id, "seed": self.cfg.run.seed,
             "config_hash": self.cfg.hash(), "compute_hash": self.cfg.compute_hash(),
@@ -222,7 +250,7 @@ class Evolution:
         genes.update({f"last.{i}": gene for i, (gene, _) in self.last_genes.items()})
         if self.elite_gene is not None:
             genes["elite"] = self.elite_gene
-        return save_checkpoint(self.run_dir, self.generation - 1, state, genes)
+        return state, genes
 
     def _restore(self) -> int | None:
         """Load the latest checkpoint if there is one; returns the generation the run continues with."""

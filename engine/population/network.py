@@ -57,8 +57,9 @@ class GroupedLinear(nn.Module):
 
 
 def _grouped(mod: nn.Module, p: int, path: str) -> nn.Module:
-    """The P-fold version of one leaf module (same hyper-parameters, P times the channels)."""
-    dev = next(iter(mod.parameters(recurse=False)), torch.empty(0)).device
+    """The P-fold version of one leaf module (same hyper-parameters, P times the channels), on the meta device:
+    its values come from the individuals (:meth:`PopulationNet.load`), so a random init would be wasted."""
+    dev = torch.device("meta")
     if isinstance(mod, nn.Conv2d):
         if mod.padding_mode != "zeros":
             raise TypeError(f"population network: {path}: padding_mode {mod.padding_mode!r} is not supported")
@@ -98,7 +99,9 @@ class PopulationNet(nn.Module):
     weights back out, keyed exactly like each individual's ``state_dict``.
     """
 
-    def __init__(self, template: GeneNet, population: int) -> None:
+    def __init__(self, template: GeneNet, population: int, models: Sequence[GeneNet] | None = None) -> None:
+        """P copies of ``template`` (of ``models`` when given: P models of the template's architecture and sizes),
+        on the template's device."""
         super().__init__()
         if population < 1:
             raise ValueError(f"population must be >= 1 (got {population})")
@@ -107,7 +110,7 @@ class PopulationNet(nn.Module):
         self.num_classes = template.head.out_features
         net = copy.deepcopy(template)
         _fuse(net, population)
-        self.net = net
+        self.net = net.to_empty(device=next(template.parameters()).device)
         self._shapes = {k: tuple(v.shape) for k, v in template.state_dict().items()}
         self._dtypes = {k: v.dtype for k, v in template.state_dict().items()}
         own = self.net.state_dict()
@@ -118,15 +121,14 @@ class PopulationNet(nn.Module):
             if tuple(own[k].shape) != want:
                 raise TypeError(f"population network of {self.arch}: {k} has shape {tuple(own[k].shape)}, "
                                 f"expected {want}")
+        self.load(models if models is not None else [template] * population)
 
     @classmethod
     def from_models(cls, models: Sequence[GeneNet]) -> PopulationNet:
         """A population network holding copies of ``models`` (same architecture and sizes), on their device."""
         if not models:
             raise ValueError("a population network needs at least one model")
-        net = cls(models[0], len(models))
-        net.load(models)
-        return net
+        return cls(models[0], len(models), models)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.net(x)
@@ -144,8 +146,9 @@ class PopulationNet(nn.Module):
             if dst.dim() == 0:  # num_batches_tracked: one counter for all (they train in lockstep)
                 dst.copy_(states[0][k])
                 continue
-            src = torch.stack([s[k].to(dst.device, dst.dtype) for s in states])
-            dst.copy_(src.view(dst.shape))
+            n = self._shapes[k][0]
+            for i, s in enumerate(states):  # straight into slice i: no stacked copy on the host
+                dst[i * n:(i + 1) * n].copy_(s[k])
 
     @torch.no_grad()
     def states(self) -> list[dict[str, Tensor]]:
@@ -155,7 +158,7 @@ class PopulationNet(nn.Module):
         """
         out: list[dict[str, Tensor]] = [{} for _ in range(self.population)]
         for k, t in self.net.state_dict().items():
-            cpu = t.detach().to("cpu", self._dtypes[k], copy=True).contiguous()
+            cpu = t.detach().contiguous().to("cpu", self._dtypes[k], copy=True)  # channels_last: reordered on the GPU
             if cpu.dim() == 0:
                 for s in out:
                     s[k] = cpu.clone()

@@ -256,3 +256,46 @@ def test_checkpoints_match_configs_up_to_the_runs_length():
     assert same(SimpleNamespace(cfg=cfg), old_style) and same(SimpleNamespace(cfg=longer), old_style)
     assert not same(SimpleNamespace(cfg=longer), {**old_style, "generation": 2})  # not its last checkpoint
     assert not same(SimpleNamespace(cfg=other), old_style)
+
+
+def test_checkpoints_are_written_while_the_next_generation_trains(tmp_path, monkeypatch):
+    """Each checkpoint is written beside the next generation; the run ends only when the last one is on disk."""
+    import threading
+
+    import engine.evolution.loop as loop
+
+    writers, real = [], loop.save_checkpoint
+
+    def slow_save(*args, **kwargs):
+        time.sleep(0.3)
+        writers.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "save_checkpoint", slow_save)
+    run_dir = create_run_dir(load_config(None, TINY), tmp_path, "background")
+    assert run_in_dir(run_dir).status == "completed"
+    assert len(writers) == 3 and all(w.startswith("gtl-checkpoint") for w in writers)
+    events, _ = ev.read_events(run_dir / ev.EVENTS_FILE)
+    k = kinds(events)
+    saved = [e for e in events if isinstance(e, ev.CheckpointSaved)]
+    assert [e.generation for e in saved] == [0, 1, 2]
+    started_1 = next(i for i, e in enumerate(events) if isinstance(e, ev.GenerationStarted) and e.generation == 1)
+    assert started_1 < events.index(saved[0]), "generation 1 waited for checkpoint 0"
+    assert k[-1] == "run_finished" and events.index(saved[-1]) < len(events) - 1
+    assert (run_dir / "checkpoints" / "gen_00002.safetensors").is_file()
+
+
+def test_a_failed_checkpoint_write_fails_the_run(tmp_path, monkeypatch):
+    import engine.evolution.loop as loop
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(loop, "save_checkpoint", full_disk)
+    run_dir = create_run_dir(load_config(None, TINY), tmp_path, "full")
+    with pytest.raises(OSError, match="No space left"):
+        run_in_dir(run_dir)
+    events, _ = ev.read_events(run_dir / ev.EVENTS_FILE)
+    assert events[-1].kind == "run_finished" and events[-1].status == "failed"
+    assert "No space left" in events[-1].error
+    assert not any(isinstance(e, ev.GenerationStarted) and e.generation == 2 for e in events)

@@ -15,13 +15,13 @@ from typing import Any
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Container, VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.css.query import NoMatches
-from textual.widgets import ContentSwitcher, TabbedContent, TabPane, Tabs
+from textual.widgets import ContentSwitcher
 from textual.worker import Worker, WorkerState
 
 from engine.control_client import ControlError
@@ -48,6 +48,7 @@ from gtl_tui.widgets.learngene import LearngeneView
 from gtl_tui.widgets.lineage import LineageTree
 from gtl_tui.widgets.mutations import MutationHistory
 from gtl_tui.widgets.population import PopulationTable
+from gtl_tui.widgets.tabbar import TabBar
 from gtl_tui.widgets.vtable import VirtualTable
 
 TABS = ("overview", "population", "lineage", "mutations", "learngene", "events")
@@ -100,7 +101,9 @@ class MonitorApp(App[None]):
         Binding("full_stop", "replay_step(1)", "Next gen", tooltip="Jump to the end of this generation",
                 id="next-gen"),
         Binding("comma", "replay_step(-1)", "Prev gen", tooltip="Go back one generation", id="prev-gen"),
-        *[Binding(str(k + 1), f"show_tab('{tab}')", tab.title(), show=False, id=f"tab-{tab}")
+        # priority: taken as the key arrives, not after it has bubbled up from the focused widget (a message
+        # hop per widget on the way: 7 ms of a tab switch; no widget of the monitor takes digits)
+        *[Binding(str(k + 1), f"show_tab('{tab}')", tab.title(), show=False, id=f"tab-{tab}", priority=True)
           for k, tab in enumerate(TABS)],
     ]
 
@@ -142,28 +145,30 @@ class MonitorApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
-        with TabbedContent(initial="overview", id="tabs"):
-            with TabPane("Overview", id="overview"):
+        yield TabBar([(tab, tab.title()) for tab in TABS], "overview", id="tab-bar")
+        with ContentSwitcher(initial="overview", id="tabs"):
+            with Container(id="overview"):
                 yield FitnessChart(id="chart")
                 yield EliteView(id="elite")
-            with TabPane("Population", id="population"):
+            with Container(id="population"):
                 yield PopulationTable(id="population-table")
-            with TabPane("Lineage", id="lineage"):
+            with Container(id="lineage"):
                 yield LineageTree(id="lineage-tree")
-            with TabPane("Mutations", id="mutations"):
+            with Container(id="mutations"):
                 yield MutationHistory(id="mutation-history")
-            with TabPane("Learngene", id="learngene"):
+            with Container(id="learngene"):
                 with VerticalScroll(id="learngene-scroll"):
                     yield LearngeneView(id="learngene-view")
                     yield EvaluationView(id="evaluation-view")
-            with TabPane("Events", id="events"):
+            with Container(id="events"):
                 yield EventFeed(max_lines=self.feed_size, id="feed")
         yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         # Kept: ``query_one`` looks at the active screen, which is a dialog while one is open.
         self.header = self.query_one(RunHeader)
-        self.tabs = self.query_one(TabbedContent)
+        self.tab_bar = self.query_one(TabBar)
+        self.tabs = self.query_one("#tabs", ContentSwitcher)
         self.chart = self.query_one(FitnessChart)
         self.elite = self.query_one(EliteView)
         self.population_table = self.query_one(PopulationTable)
@@ -173,13 +178,13 @@ class MonitorApp(App[None]):
         self.feed = self.query_one(EventFeed)
         self.evaluation_view = self.query_one(EvaluationView)
         self.learngene_scroll = self.query_one("#learngene-scroll", VerticalScroll)
-        self.tab_views: dict[str, Widget] = {  # the widget that takes the keys on each tab
-            "overview": self.tabs.query_one(Tabs), "population": self.population_table,
+        self.tab_views: dict[str, Widget | None] = {  # the widget that takes the keys on each tab
+            "overview": None, "population": self.population_table,
             "lineage": self.lineage_tree, "mutations": self.mutation_history.query_one(VirtualTable),
             "learngene": self.learngene_scroll, "events": self.feed}
         # Containers that draw nothing but their background: Textual then skips rendering their lines, which
         # after a tab switch (a full repaint) were most of the lines drawn (several nested layers per cell).
-        for container in (self.screen, self.tabs, self.tabs.query_one(ContentSwitcher), *self.query(TabPane),
+        for container in (self.screen, self.tabs, *self.tabs.children,
                           self.learngene_scroll, self.mutation_history, self.query_one("#mutation-filters")):
             container.BLANK = True
         self.poll_events()
@@ -269,7 +274,7 @@ class MonitorApp(App[None]):
             self._stale.add("learngene")
         if first or changes.mutations or moved:
             self._stale.add("mutations")
-        self.refresh_tab(self.tabs.active)
+        self.refresh_tab(self.active_tab)
         if moved and not first:
             # The user picked another individual: rebuild the hidden views of it once the keys stop (not on
             # every key of a held arrow), so that opening one of them next only has to draw it.
@@ -286,7 +291,7 @@ class MonitorApp(App[None]):
 
     def _prepare_hidden_tabs_now(self) -> None:
         for tab in PREPARED_TABS:
-            if tab != self.tabs.active and tab in self._stale:
+            if tab != self.active_tab and tab in self._stale:
                 self.refresh_tab(tab)
                 view = self.tab_views.get(tab)
                 if isinstance(view, (LineageTree, VirtualTable)):
@@ -322,11 +327,13 @@ class MonitorApp(App[None]):
         feed.add_events(list(state.feed)[-new:] if new else [])
         self._feed_written = state.events_seen
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id:
-            self.refresh_tab(event.pane.id)
-        if event.pane.id == "events":  # lines written while hidden did not scroll it
-            self.call_after_refresh(self.feed.scroll_end, animate=False)
+    @property
+    def active_tab(self) -> str:
+        """The id of the shown tab."""
+        return self.tabs.current or TABS[0]
+
+    def on_tab_bar_clicked(self, event: TabBar.Clicked) -> None:
+        self.action_show_tab(event.tab)
 
     def selection(self) -> int | None:
         if self.selected is not None and self.selected in self.state.individuals:
@@ -429,14 +436,25 @@ class MonitorApp(App[None]):
     def action_show_tab(self, tab: str) -> None:
         # Rebuild the view before it is shown: its new size then goes into the one layout the switch does,
         # instead of a second layout (and a second full repaint) from the TabActivated handler.
+        if tab not in TABS:
+            return
         self.refresh_tab(tab)
-        self.tabs.active = tab
+        self.tabs.current = tab
+        self.tab_bar.active = tab
+        # The screen's layout is due now, not once the panes have passed it on: else the next frame may first
+        # repaint the widgets the focus change restyles, the view being hidden among them (tens of ms).
+        self.screen.refresh(layout=True)
         # Focus the tab's own view now (once its pane is displayed, so that it repaints in its focused style):
         # a focused widget in the pane being hidden would otherwise be blurred after the layout, and Textual
-        # then repaints the whole screen a second time.
+        # then repaints the whole screen a second time. The overview takes no keys: nothing has focus there.
         target = self.tab_views.get(tab)
-        if target is not None and self.screen is target.screen:
+        if target is None:
+            if self.screen is self.tabs.screen:
+                self.screen.set_focus(None)
+        elif self.screen is target.screen:
             target.focus(scroll_visible=False)
+        if tab == "events":  # lines written while hidden did not scroll it
+            self.call_after_refresh(self.feed.scroll_end, animate=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

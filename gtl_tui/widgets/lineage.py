@@ -68,7 +68,6 @@ class LineageTree(ScrollView, can_focus=True):
                 background: $block-cursor-background;
                 text-style: $block-cursor-text-style;
             }
-            & > .lineage--guides { color: $surface-lighten-3; }
         }
         &:light > .lineage--guides { color: $surface-darken-1; }
     }
@@ -82,6 +81,7 @@ class LineageTree(ScrollView, can_focus=True):
         self._lines: list[tuple[str, LineageNode]] = []  # (guides, node) of each visible line
         self._strips: LRUCache[tuple[int, bool], Strip] = LRUCache(512)
         self._styles: tuple[Style, Style] | None = None  # guides, cursor: resolved once per style change
+        self._drawn_styles: tuple[Style, Style] | None = None  # those the cached strips were drawn in
 
     def label_for(self, state: RunState, i: int, *, selected: bool = False) -> Text:
         rec = state.individuals[i]
@@ -181,9 +181,9 @@ class LineageTree(ScrollView, can_focus=True):
         self._scroll_to_cursor()
 
     def notify_style_update(self) -> None:
-        # Also on focus and blur (the ``:focus`` styles): the guides and the cursor change colour.
+        # Also on focus and blur (the ``:focus`` styles): the cursor changes colour, and the background, which
+        # is applied to the drawn strips afterwards. The styles are resolved at the next draw.
         super().notify_style_update()
-        self._strips.clear()
         self._styles = None
         self.refresh()
 
@@ -192,6 +192,15 @@ class LineageTree(ScrollView, can_focus=True):
         if self._styles is None:
             self._styles = (self.get_component_rich_style("lineage--guides", partial=True),
                             self.get_component_rich_style("lineage--cursor", partial=True))
+            if self._styles != self._drawn_styles:
+                # Focus and blur change the cursor only: the other lines stay drawn (also those drawn while
+                # the tab was hidden), so showing the tab draws one line, not all of them.
+                if self._drawn_styles is None or self._styles[0] != self._drawn_styles[0]:
+                    self._strips.clear()
+                else:
+                    for key in [k for k in self._strips.keys() if k[1]]:
+                        self._strips.discard(key)
+                self._drawn_styles = self._styles
         return self._styles
 
     def render_line(self, y: int) -> Strip:
@@ -202,10 +211,10 @@ class LineageTree(ScrollView, can_focus=True):
         if index >= len(self._lines):
             return Strip.blank(width, base)
         cursor = index == self.cursor_line
+        guide_style, cursor_style = self._line_styles()
         strip = self._strips.get((index, cursor))
         if strip is None:
             guides, node = self._lines[index]
-            guide_style, cursor_style = self._line_styles()
             head = guides + ((ICON_OPEN if node.expanded else ICON_CLOSED) if node.children else "")
             label = node.label
             if cursor:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from fakes import PID_FILE, FakeEngine, make_run, short_dir, wait_for
-from textual.widgets import Select, TabbedContent
+from textual.widgets import ContentSwitcher, Select
 
 from engine.events import EVENTS_FILE, read_events
 from gtl_tui.app import MonitorApp
@@ -47,7 +47,7 @@ async def test_attach_to_a_finished_run_draws_every_view(tmp_path: Path):
             await pilot.press(str(("overview", "population", "lineage", "mutations", "learngene",
                                    "events").index(tab) + 1))
             await pilot.pause()
-            assert app.query_one(TabbedContent).active == tab
+            assert app.query_one("#tabs", ContentSwitcher).current == tab and app.tab_bar.active == tab
         assert app.query_one(LineageTree).individual == best.id
         assert app.query_one(LearngeneView).individual == best.id
         assert app.query_one("#mutation-table", VirtualTable).row_count == len(app.state.mutations)

@@ -13,6 +13,7 @@ from gtl_tui.sources import fast_event, read_log
 from gtl_tui.widgets.keybar import KeyBar
 from gtl_tui.widgets.lineage import LineageTree
 from gtl_tui.widgets.population import PopulationTable
+from gtl_tui.widgets.tabbar import TabBar
 from gtl_tui.widgets.vtable import Column, VirtualTable
 
 SIZE = (120, 40)
@@ -258,3 +259,48 @@ async def test_the_mutation_history_follows_the_selection_only_under_the_lineage
             assert {app.state.mutations[k].individual for k in rows[i]} <= lineage
             assert len(rows[i]) == sum(m.individual in lineage for m in app.state.mutations)
         assert len({tuple(r) for r in rows.values()}) > 1
+
+
+async def test_the_tab_bar_shows_each_key_and_a_click_switches_the_view(tmp_path: Path):
+    """One widget draws the tab names with their number keys; a click on a name shows that view and focuses it;
+    the overview takes no keys, so nothing has focus there (a hidden view must not keep the arrow keys)."""
+    make_run(tmp_path, population=6, generations=4)
+    app = MonitorApp(tmp_path, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        bar = app.tab_bar
+        names = bar.render().plain.splitlines()[0]
+        assert "1 Overview" in names and "3 Lineage" in names and "6 Events" in names
+        start = next(s for s, _, tab in bar._spans if tab == "lineage")
+        await pilot.click(TabBar, offset=(start + 2, 0))
+        await wait_for(pilot, lambda: app.active_tab == "lineage")
+        assert bar.active == "lineage" and app.focused is app.lineage_tree
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.focused is app.population_table
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.active_tab == "overview" and app.focused is None
+
+
+async def test_the_lineage_keeps_its_drawn_lines_when_focus_comes_and_goes(tmp_path: Path):
+    """Focus changes only the cursor line of the lineage: the other lines drawn before (also while its tab was
+    hidden) are not drawn again when the tab is shown and focused."""
+    make_run(tmp_path, population=6, generations=4)
+    app = MonitorApp(tmp_path, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        tree = app.lineage_tree
+        assert app.focused is tree
+        for y in range(len(tree._lines)):
+            tree.render_line(y)
+        drawn = {k: tree._strips.get(k) for k in tree._strips.keys()}
+        assert any(cursor for _, cursor in drawn) and any(not cursor for _, cursor in drawn)
+        await pilot.press("1")  # blurred and hidden
+        await pilot.pause()
+        tree.render_line(tree.cursor_line)
+        kept = [k for k in drawn if not k[1]]
+        assert all(tree._strips.get(k) is drawn[k] for k in kept)  # the very same strips
+        cursor_key = next(k for k in drawn if k[1])
+        assert tree._strips.get(cursor_key) is not drawn[cursor_key]  # the cursor line in its blurred look

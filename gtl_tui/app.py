@@ -293,11 +293,8 @@ class MonitorApp(App[None]):
         for tab in PREPARED_TABS:
             if tab != self.active_tab and tab in self._stale:
                 self.refresh_tab(tab)
-                view = self.tab_views.get(tab)
-                if isinstance(view, (LineageTree, VirtualTable)):
-                    # Draw its lines into the view's own cache now (at the size it had when last shown).
-                    for y in range(view.size.height):
-                        view.render_line(y)
+                if tab == "lineage":  # its drawn lines do not depend on focus: draw those it will show
+                    self.lineage_tree.draw_ahead()
 
     def refresh_tab(self, tab: str) -> None:
         """Rebuild a tab's view if it is stale (only the visible tab is rebuilt on each tick)."""

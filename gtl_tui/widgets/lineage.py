@@ -82,6 +82,7 @@ class LineageTree(ScrollView, can_focus=True):
         self._strips: LRUCache[tuple[int, bool], Strip] = LRUCache(512)
         self._styles: tuple[Style, Style] | None = None  # guides, cursor: resolved once per style change
         self._drawn_styles: tuple[Style, Style] | None = None  # those the cached strips were drawn in
+        self._shown_size = Size(0, 0)  # the content size when last shown (a hidden tab has no size)
 
     def label_for(self, state: RunState, i: int, *, selected: bool = False) -> Text:
         rec = state.individuals[i]
@@ -166,9 +167,11 @@ class LineageTree(ScrollView, can_focus=True):
         self._scroll_to_cursor()
 
     def _scroll_to_cursor(self) -> None:
-        height = self.scrollable_content_region.height
+        # Hidden, the view has no size: it scrolls for the height it had when last shown, so that showing it
+        # does not scroll it (one more layout and a repaint of every line).
+        height = self.scrollable_content_region.height or self._height_when_shown()
         if height <= 1:
-            return  # not laid out yet (a hidden tab): ``on_resize`` comes back here
+            return  # never laid out yet: ``on_resize`` comes back here
         top = min(round(self.scroll_y), max(0, len(self._lines) - height))
         if self.cursor_line < top:
             top = self.cursor_line
@@ -178,7 +181,29 @@ class LineageTree(ScrollView, can_focus=True):
             self.scroll_to(y=top, animate=False, immediate=True)
 
     def on_resize(self) -> None:
+        if self.container_size.height > 1:
+            self._shown_size = self.container_size
         self._scroll_to_cursor()
+
+    def _height_when_shown(self) -> int:
+        """Lines on screen once shown again at the last size: less a row when the content will need a
+        horizontal scrollbar (Textual's rule for scrollbars with ``overflow: auto``)."""
+        (w, h), (vw, vh) = self._shown_size, self.virtual_size
+        if h <= 1:
+            return 0  # never shown
+        across, down = vw > w, vh > h
+        if down and not across:
+            across = vw > w - self.styles.scrollbar_size_vertical
+        if across and not down:
+            down = vh > h - self.styles.scrollbar_size_horizontal
+        return h - (self.styles.scrollbar_size_horizontal if across else 0)
+
+    def draw_ahead(self) -> None:
+        """Draw into the cache the lines the view will show when its tab is shown next (called while hidden:
+        at the size it had when last shown, scrolled to the cursor)."""
+        self._scroll_to_cursor()
+        for y in range(self._height_when_shown()):
+            self.render_line(y)
 
     def notify_style_update(self) -> None:
         # Also on focus and blur (the ``:focus`` styles): the cursor changes colour, and the background, which

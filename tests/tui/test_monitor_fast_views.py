@@ -304,3 +304,26 @@ async def test_the_lineage_keeps_its_drawn_lines_when_focus_comes_and_goes(tmp_p
         assert all(tree._strips.get(k) is drawn[k] for k in kept)  # the very same strips
         cursor_key = next(k for k in drawn if k[1])
         assert tree._strips.get(cursor_key) is not drawn[cursor_key]  # the cursor line in its blurred look
+
+
+async def test_a_hidden_lineage_is_scrolled_and_drawn_ahead_for_the_new_selection(tmp_path: Path):
+    """After the selection moves and the keys stop, the hidden lineage is scrolled to the new individual (at the
+    size it had when last shown) and its lines are drawn, so showing it scrolls nothing and draws at most the
+    cursor line (in its focused look)."""
+    make_run(tmp_path, population=4, generations=25)
+    app = MonitorApp(tmp_path, refresh_interval=3600)
+    async with app.run_test(size=(100, 16)) as pilot:
+        tree = app.lineage_tree
+        await pilot.press("3")  # shown once: its size is known
+        await pilot.pause()
+        await pilot.press("2", "end")  # another individual, from the population table
+        await wait_for(pilot, lambda: app.selected is not None and "lineage" not in app._stale, timeout=3)
+        assert tree.individual == app.selected and tree.size.height == 0  # rebuilt while hidden
+        top = round(tree.scroll_y)
+        assert top > 0 and top <= tree.cursor_line < top + tree._height_when_shown()
+        drawn = set(tree._strips.keys())
+        assert {(i, i == tree.cursor_line) for i in range(top, top + tree._height_when_shown())} <= drawn
+        await pilot.press("3")
+        await pilot.pause()
+        assert round(tree.scroll_y) == top
+        assert len(set(tree._strips.keys()) - drawn) <= 1

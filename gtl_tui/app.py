@@ -15,7 +15,7 @@ from typing import Any
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Container, VerticalScroll
+from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
@@ -44,7 +44,7 @@ from gtl_tui.widgets.evaluation import EvaluationView
 from gtl_tui.widgets.feed import EventFeed
 from gtl_tui.widgets.header import RunHeader
 from gtl_tui.widgets.keybar import KeyBar
-from gtl_tui.widgets.learngene import LearngeneView
+from gtl_tui.widgets.learngene import LearngeneScroll, LearngeneView
 from gtl_tui.widgets.lineage import LineageTree
 from gtl_tui.widgets.mutations import MutationHistory
 from gtl_tui.widgets.population import PopulationTable
@@ -157,7 +157,7 @@ class MonitorApp(App[None]):
             with Container(id="mutations"):
                 yield MutationHistory(id="mutation-history")
             with Container(id="learngene"):
-                with VerticalScroll(id="learngene-scroll"):
+                with LearngeneScroll(id="learngene-scroll"):
                     yield LearngeneView(id="learngene-view")
                     yield EvaluationView(id="evaluation-view")
             with Container(id="events"):
@@ -177,7 +177,7 @@ class MonitorApp(App[None]):
         self.learngene_view = self.query_one(LearngeneView)
         self.feed = self.query_one(EventFeed)
         self.evaluation_view = self.query_one(EvaluationView)
-        self.learngene_scroll = self.query_one("#learngene-scroll", VerticalScroll)
+        self.learngene_scroll = self.query_one(LearngeneScroll)
         self.tab_views: dict[str, Widget | None] = {  # the widget that takes the keys on each tab
             "overview": None, "population": self.population_table,
             "lineage": self.lineage_tree, "mutations": self.mutation_history.query_one(VirtualTable),

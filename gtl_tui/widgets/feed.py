@@ -79,7 +79,6 @@ class EventFeed(ScrollView, can_focus=True):
         background: $surface;
         color: $foreground;
         overflow-y: scroll;
-        &:focus { background-tint: $foreground 5%; }
     }
     """
 
@@ -91,6 +90,10 @@ class EventFeed(ScrollView, can_focus=True):
         self._first = 0  # number of the oldest line kept (lines are numbered from the last clear)
         self._width = 0
         self._strips: LRUCache[int, Strip] = LRUCache(256)
+
+    def watch_has_focus(self, has_focus: bool) -> None:
+        # Focus does not change how the feed looks: no CSS restyle of it and its scrollbar on a tab switch.
+        pass
 
     def clear(self) -> None:
         self._items.clear()

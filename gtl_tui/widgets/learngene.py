@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.containers import VerticalScroll
 from textual.widget import Widget
 
 from gtl_tui.state import RunState
@@ -105,3 +106,11 @@ class LearngeneView(Widget, can_focus=False):
         if self._text is None or self._text[0] != width:
             self._text = (width, render_learngene(self.state, self.individual, width))
         return self._text[1]
+
+
+class LearngeneScroll(VerticalScroll):
+    """The learngene tab's scrolling pane (the learngene and its evaluations); it takes the tab's keys."""
+
+    def watch_has_focus(self, has_focus: bool) -> None:
+        # Focus does not change how it looks: no CSS restyle of it, its views and scrollbars on a tab switch.
+        pass

@@ -50,7 +50,7 @@ class LineageTree(ScrollView, can_focus=True):
         *CURSOR_BINDINGS,
         Binding("enter,space", "toggle", "Fold", show=False, tooltip="Fold or unfold the branch under the cursor"),
     ]
-    COMPONENT_CLASSES = {"lineage--guides", "lineage--cursor"}
+    COMPONENT_CLASSES = {"lineage--guides", "lineage--cursor", "lineage--cursor-blurred"}
     DEFAULT_CSS = """
     LineageTree {
         height: 1fr;
@@ -58,16 +58,13 @@ class LineageTree(ScrollView, can_focus=True):
         color: $foreground;
         & > .lineage--guides { color: $surface-lighten-2; }
         & > .lineage--cursor {
+            color: $block-cursor-foreground;
+            background: $block-cursor-background;
+            text-style: $block-cursor-text-style;
+        }
+        & > .lineage--cursor-blurred {
             text-style: $block-cursor-blurred-text-style;
             background: $block-cursor-blurred-background;
-        }
-        &:focus {
-            background-tint: $foreground 5%;
-            & > .lineage--cursor {
-                color: $block-cursor-foreground;
-                background: $block-cursor-background;
-                text-style: $block-cursor-text-style;
-            }
         }
         &:light > .lineage--guides { color: $surface-darken-1; }
     }
@@ -79,9 +76,8 @@ class LineageTree(ScrollView, can_focus=True):
         self.root = LineageNode(Text("lineage"))
         self.cursor_line = 0
         self._lines: list[tuple[str, LineageNode]] = []  # (guides, node) of each visible line
-        self._strips: LRUCache[tuple[int, bool], Strip] = LRUCache(512)
-        self._styles: tuple[Style, Style] | None = None  # guides, cursor: resolved once per style change
-        self._drawn_styles: tuple[Style, Style] | None = None  # those the cached strips were drawn in
+        self._strips: LRUCache[tuple[int, int], Strip] = LRUCache(512)  # (line, look) -> drawn line
+        self._styles: tuple[Style, ...] | None = None  # guides, cursor, blurred cursor: once per style change
         self._shown_size = Size(0, 0)  # the content size when last shown (a hidden tab has no size)
 
     def label_for(self, state: RunState, i: int, *, selected: bool = False) -> Text:
@@ -206,27 +202,26 @@ class LineageTree(ScrollView, can_focus=True):
             self.render_line(y)
 
     def notify_style_update(self) -> None:
-        # Also on focus and blur (the ``:focus`` styles): the cursor changes colour, and the background, which
-        # is applied to the drawn strips afterwards. The styles are resolved at the next draw.
         super().notify_style_update()
+        self._strips.clear()
         self._styles = None
         self.refresh()
 
-    def _line_styles(self) -> tuple[Style, Style]:
+    def watch_has_focus(self, has_focus: bool) -> None:
+        # The focused look is the cursor line's style, chosen when the line is drawn: no CSS restyle of the tree
+        # and its scrollbars on every focus change (5-10 ms on a tab switch). Textual repaints it.
+        pass
+
+    def _line_styles(self) -> tuple[Style, Style, Style]:
         # Resolving a component class walks the stylesheet: once per style change, not once per line.
         if self._styles is None:
-            self._styles = (self.get_component_rich_style("lineage--guides", partial=True),
-                            self.get_component_rich_style("lineage--cursor", partial=True))
-            if self._styles != self._drawn_styles:
-                # Focus and blur change the cursor only: the other lines stay drawn (also those drawn while
-                # the tab was hidden), so showing the tab draws one line, not all of them.
-                if self._drawn_styles is None or self._styles[0] != self._drawn_styles[0]:
-                    self._strips.clear()
-                else:
-                    for key in [k for k in self._strips.keys() if k[1]]:
-                        self._strips.discard(key)
-                self._drawn_styles = self._styles
+            self._styles = tuple(self.get_component_rich_style(name, partial=True) for name in
+                                 ("lineage--guides", "lineage--cursor", "lineage--cursor-blurred"))
         return self._styles
+
+    def line_kind(self, index: int) -> int:
+        """How line ``index`` looks: 0 a plain line, 1 the cursor (focused), 2 the cursor (not focused)."""
+        return 0 if index != self.cursor_line else 1 if self.has_focus else 2
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -235,21 +230,21 @@ class LineageTree(ScrollView, can_focus=True):
         base = self.rich_style
         if index >= len(self._lines):
             return Strip.blank(width, base)
-        cursor = index == self.cursor_line
-        guide_style, cursor_style = self._line_styles()
-        strip = self._strips.get((index, cursor))
+        kind = self.line_kind(index)
+        strip = self._strips.get((index, kind))
         if strip is None:
+            guide_style, *cursor_styles = self._line_styles()
             guides, node = self._lines[index]
             head = guides + ((ICON_OPEN if node.expanded else ICON_CLOSED) if node.children else "")
             label = node.label
-            if cursor:
+            if kind:
                 label = label.copy()
-                label.stylize(cursor_style)
+                label.stylize(cursor_styles[kind - 1])
             # The guide style is the line's base style, under the label's own (``Text.render`` leaves a label's
             # base style out when it has no spans, so it goes into the base too).
             under = guide_style + self.app.console.get_style(label.style)
             strip = Strip([Segment(head, guide_style), *Segment.apply_style(label.render(self.app.console), under)])
-            self._strips.set((index, cursor), strip)
+            self._strips.set((index, kind), strip)
         return strip.crop_extend(scroll_x, scroll_x + width, None).apply_style(base)
 
     # ---- input ---------------------------------------------------------------------------------------

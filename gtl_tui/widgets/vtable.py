@@ -61,26 +61,23 @@ class VirtualTable(ScrollView, can_focus=True):
     """
 
     BINDINGS = CURSOR_BINDINGS
-    COMPONENT_CLASSES = {"vtable--header", "vtable--cursor", "vtable--even-row", "vtable--odd-row"}
+    COMPONENT_CLASSES = {"vtable--header", "vtable--cursor", "vtable--cursor-blurred", "vtable--even-row",
+                         "vtable--odd-row"}
     DEFAULT_CSS = """
     VirtualTable {
         background: $surface;
         color: $foreground;
         height: 1fr;
-        &:focus {
-            background-tint: $foreground 5%;
-            & > .vtable--cursor {
-                background: $block-cursor-background;
-                color: $block-cursor-foreground;
-                text-style: $block-cursor-text-style;
-            }
-            & > .vtable--header { background-tint: $foreground 5%; }
-        }
         &:dark > .vtable--even-row { background: $surface-darken-1 40%; }
         & > .vtable--header { text-style: bold; background: $panel; color: $foreground; }
         &:ansi > .vtable--header { background: ansi_bright_blue; color: ansi_default; }
         & > .vtable--even-row { background: $surface-lighten-1 50%; }
         & > .vtable--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+        & > .vtable--cursor-blurred {
             background: $block-cursor-blurred-background;
             color: $block-cursor-blurred-foreground;
             text-style: $block-cursor-blurred-text-style;
@@ -230,6 +227,11 @@ class VirtualTable(ScrollView, can_focus=True):
         super().notify_style_update()
         self._restyle()
 
+    def watch_has_focus(self, has_focus: bool) -> None:
+        # The focused look is the cursor row's style, chosen when the row is drawn: no CSS restyle of the table
+        # and its scrollbars on every focus change (5-10 ms each way on a tab switch). Textual repaints it.
+        pass
+
     def _restyle(self) -> None:
         self._header = None
         self._styles.clear()
@@ -286,12 +288,12 @@ class VirtualTable(ScrollView, can_focus=True):
     def _row_strip(self, index: int) -> Strip:
         key = self.keys[index]
         cursor = index == self.cursor_row and self.cursor_shown
-        kind = 2 if cursor else index % 2 if self.zebra_stripes else 1
+        kind = (2 if self.has_focus else 3) if cursor else index % 2 if self.zebra_stripes else 1
         lines = self._current_lines()
         strip = lines.get((key, kind))
         if strip is None:
             row_style = self._style("vtable--even-row" if kind == 0 else "vtable--odd-row")
-            post = self._style("vtable--cursor") if cursor else None
+            post = self._style("vtable--cursor" if kind == 2 else "vtable--cursor-blurred") if cursor else None
             strip = self._line(self._cells_of(key), self._style("base") + row_style, post)
             lines.set((key, kind), strip)
         return strip

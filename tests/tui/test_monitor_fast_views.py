@@ -284,8 +284,8 @@ async def test_the_tab_bar_shows_each_key_and_a_click_switches_the_view(tmp_path
 
 
 async def test_the_lineage_keeps_its_drawn_lines_when_focus_comes_and_goes(tmp_path: Path):
-    """Focus changes only the cursor line of the lineage: the other lines drawn before (also while its tab was
-    hidden) are not drawn again when the tab is shown and focused."""
+    """Focus changes only the cursor line of the lineage, and restyles nothing: the other lines drawn before
+    (also while its tab was hidden) are not drawn again when the tab is shown and focused."""
     make_run(tmp_path, population=6, generations=4)
     app = MonitorApp(tmp_path, refresh_interval=3600)
     async with app.run_test(size=SIZE) as pilot:
@@ -296,14 +296,15 @@ async def test_the_lineage_keeps_its_drawn_lines_when_focus_comes_and_goes(tmp_p
         for y in range(len(tree._lines)):
             tree.render_line(y)
         drawn = {k: tree._strips.get(k) for k in tree._strips.keys()}
-        assert any(cursor for _, cursor in drawn) and any(not cursor for _, cursor in drawn)
+        assert (tree.cursor_line, 1) in drawn and any(kind == 0 for _, kind in drawn)  # 1: the focused cursor
         await pilot.press("1")  # blurred and hidden
         await pilot.pause()
         tree.render_line(tree.cursor_line)
-        kept = [k for k in drawn if not k[1]]
-        assert all(tree._strips.get(k) is drawn[k] for k in kept)  # the very same strips
-        cursor_key = next(k for k in drawn if k[1])
-        assert tree._strips.get(cursor_key) is not drawn[cursor_key]  # the cursor line in its blurred look
+        assert all(tree._strips.get(k) is v for k, v in drawn.items())  # the very same strips
+        blurred = tree._strips.get((tree.cursor_line, 2))  # the cursor line in its blurred look
+        assert blurred is not None and blurred.text == drawn[(tree.cursor_line, 1)].text
+        styles = set(tree._line_styles()[1:])
+        assert len(styles) == 2  # and the two looks differ
 
 
 async def test_a_hidden_lineage_is_scrolled_and_drawn_ahead_for_the_new_selection(tmp_path: Path):
@@ -322,7 +323,7 @@ async def test_a_hidden_lineage_is_scrolled_and_drawn_ahead_for_the_new_selectio
         top = round(tree.scroll_y)
         assert top > 0 and top <= tree.cursor_line < top + tree._height_when_shown()
         drawn = set(tree._strips.keys())
-        assert {(i, i == tree.cursor_line) for i in range(top, top + tree._height_when_shown())} <= drawn
+        assert {(i, tree.line_kind(i)) for i in range(top, top + tree._height_when_shown())} <= drawn
         await pilot.press("3")
         await pilot.pause()
         assert round(tree.scroll_y) == top

@@ -432,18 +432,18 @@ class MonitorApp(App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         # Rebuild the view before it is shown: its new size then goes into the one layout the switch does,
-        # instead of a second layout (and a second full repaint) from the TabActivated handler.
+        # instead of a second layout and a second full repaint.
         if tab not in TABS:
             return
         self.refresh_tab(tab)
         self.tabs.current = tab
         self.tab_bar.active = tab
         # The screen's layout is due now, not once the panes have passed it on: else the next frame may first
-        # repaint the widgets the focus change restyles, the view being hidden among them (tens of ms).
+        # repaint the widgets marked dirty on the way, the view being hidden among them (tens of ms).
         self.screen.refresh(layout=True)
-        # Focus the tab's own view now (once its pane is displayed, so that it repaints in its focused style):
-        # a focused widget in the pane being hidden would otherwise be blurred after the layout, and Textual
-        # then repaints the whole screen a second time. The overview takes no keys: nothing has focus there.
+        # Focus the tab's own view now, in the same frame: a focused widget in the pane being hidden would
+        # otherwise be blurred after the layout, and Textual then repaints the whole screen a second time.
+        # The overview takes no keys: nothing has focus there.
         target = self.tab_views.get(tab)
         if target is None:
             if self.screen is self.tabs.screen:

@@ -32,6 +32,7 @@ from engine.events import (
     Warning_,
 )
 from gtl_tui.widgets import fmt
+from gtl_tui.widgets.focus import NoFocusRestyle
 
 
 def describe(ev: Event) -> tuple[str, str]:
@@ -70,7 +71,7 @@ def describe(ev: Event) -> tuple[str, str]:
     return ev.kind, ""
 
 
-class EventFeed(ScrollView, can_focus=True):
+class EventFeed(NoFocusRestyle, ScrollView, can_focus=True):
     """Times are shown relative to the run's start (``origin``), so a feed reads the same anywhere."""
 
     DEFAULT_CSS = """
@@ -90,10 +91,6 @@ class EventFeed(ScrollView, can_focus=True):
         self._first = 0  # number of the oldest line kept (lines are numbered from the last clear)
         self._width = 0
         self._strips: LRUCache[int, Strip] = LRUCache(256)
-
-    def watch_has_focus(self, has_focus: bool) -> None:
-        # Focus does not change how the feed looks: no CSS restyle of it and its scrollbar on a tab switch.
-        pass
 
     def clear(self) -> None:
         self._items.clear()

@@ -7,6 +7,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 
 from gtl_tui.state import RunState
+from gtl_tui.widgets.focus import NoFocusRestyle
 
 #: (char, style) per channel class; a cell covering several channels shows the first class present.
 CELL = {"added": ("█", "bold bright_cyan"), "dropped": ("▒", "red"), "inherited": ("█", "green"),
@@ -108,9 +109,5 @@ class LearngeneView(Widget, can_focus=False):
         return self._text[1]
 
 
-class LearngeneScroll(VerticalScroll):
+class LearngeneScroll(NoFocusRestyle, VerticalScroll):
     """The learngene tab's scrolling pane (the learngene and its evaluations); it takes the tab's keys."""
-
-    def watch_has_focus(self, has_focus: bool) -> None:
-        # Focus does not change how it looks: no CSS restyle of it, its views and scrollbars on a tab switch.
-        pass

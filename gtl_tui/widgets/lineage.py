@@ -22,6 +22,7 @@ from textual.strip import Strip
 from gtl_tui.state import RunState
 from gtl_tui.widgets import fmt
 from gtl_tui.widgets.cursor import CURSOR_BINDINGS
+from gtl_tui.widgets.focus import NoFocusRestyle
 
 MAX_DESCENDANTS = 300  # nodes drawn below the selected individual
 GUIDE_SPACE, GUIDE_VERTICAL, GUIDE_LAST, GUIDE_CROSS = "   ", "│  ", "└─ ", "├─ "
@@ -43,7 +44,7 @@ class LineageNode:
         return node
 
 
-class LineageTree(ScrollView, can_focus=True):
+class LineageTree(NoFocusRestyle, ScrollView, can_focus=True):
     """Rebuilt (``show``) when the selection or the family changes; small by construction."""
 
     BINDINGS = [
@@ -206,11 +207,6 @@ class LineageTree(ScrollView, can_focus=True):
         self._strips.clear()
         self._styles = None
         self.refresh()
-
-    def watch_has_focus(self, has_focus: bool) -> None:
-        # The focused look is the cursor line's style, chosen when the line is drawn: no CSS restyle of the tree
-        # and its scrollbars on every focus change (5-10 ms on a tab switch). Textual repaints it.
-        pass
 
     def _line_styles(self) -> tuple[Style, Style, Style]:
         # Resolving a component class walks the stylesheet: once per style change, not once per line.

@@ -23,6 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gtl_tui.widgets.cursor import CURSOR_BINDINGS
+from gtl_tui.widgets.focus import NoFocusRestyle
 
 Cell = str | Text
 """A cell: plain text, or a Rich ``Text`` whose styles are kept."""
@@ -53,7 +54,7 @@ def fit(cell: Cell, width: int, justify: str) -> Text:
     return text
 
 
-class VirtualTable(ScrollView, can_focus=True):
+class VirtualTable(NoFocusRestyle, ScrollView, can_focus=True):
     """Rows are keys in display order (``set_rows``); ``row`` gives a key's cells when it is drawn.
 
     The header stays on the first line; the cursor is a whole row. Moving the cursor (keys, mouse, or
@@ -119,10 +120,7 @@ class VirtualTable(ScrollView, can_focus=True):
         no row is highlighted then, so none looks selected; the next move shows the cursor again."""
         self._index: dict[Hashable, int] | None = {}
         self._cells_of: Callable[[Hashable], Sequence[Cell]] = lambda key: ()
-        self._line_caches: dict[tuple[Style, ...], LRUCache[tuple[Hashable, int], Strip]] = {}
-        """Drawn rows per set of styles: focusing the table and leaving it switch between two sets, so each keeps
-        its drawn rows instead of drawing every visible row again on each tab switch."""
-        self._lines: LRUCache[tuple[Hashable, int], Strip] | None = None  # those of the current styles
+        self._lines: LRUCache[tuple[Hashable, int], Strip] = LRUCache(1024)  # (row key, look) -> drawn row
         self._header: Strip | None = None
         self._styles: dict[str, Style] = {}
 
@@ -143,7 +141,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._index = None
         if row is not None:
             self._cells_of = row
-        self._clear_lines()
+        self._lines.clear()
         index = self.get_row_index(keep) if keep is not None else None
         if cursor is not None:
             self.cursor_shown = index is not None
@@ -155,9 +153,8 @@ class VirtualTable(ScrollView, can_focus=True):
     def update_rows(self, keys: Iterable[Hashable]) -> None:
         """Rows whose cells changed: drawn again (the order is the caller's: ``set_rows``)."""
         changed = set(keys)
-        for lines in self._line_caches.values():
-            for k in [k for k in lines.keys() if k[0] in changed]:
-                lines.discard(k)
+        for k in [k for k in self._lines.keys() if k[0] in changed]:
+            self._lines.discard(k)
         self.refresh()
 
     @property
@@ -215,41 +212,17 @@ class VirtualTable(ScrollView, can_focus=True):
         width = sum(c.width + 2 for c in self.columns)
         self.virtual_size = Size(width, len(self.keys) + 1)
 
-    def _clear_lines(self) -> None:
-        for lines in self._line_caches.values():
-            lines.clear()
-
-    def _invalidate(self) -> None:
-        self._clear_lines()
-        self._restyle()
-
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._restyle()
+        self._invalidate()
 
-    def watch_has_focus(self, has_focus: bool) -> None:
-        # The focused look is the cursor row's style, chosen when the row is drawn: no CSS restyle of the table
-        # and its scrollbars on every focus change (5-10 ms each way on a tab switch). Textual repaints it.
-        pass
-
-    def _restyle(self) -> None:
+    def _invalidate(self) -> None:
+        """Everything drawn goes (new columns or styles)."""
         self._header = None
         self._styles.clear()
-        self._lines = None  # picked at the next draw, once every style (components too) is up to date
+        self._lines.clear()
         self._resize()
         self.refresh()
-
-    def _current_lines(self) -> LRUCache[tuple[Hashable, int], Strip]:
-        """The rows drawn in the current styles before (the focused or the blurred look), else a new cache."""
-        if self._lines is None:
-            key = tuple(self._style(name) for name in ("base", *sorted(self.COMPONENT_CLASSES)))
-            lines = self._line_caches.pop(key, None)
-            if lines is None:
-                lines = LRUCache(1024)
-                while len(self._line_caches) >= 2:
-                    self._line_caches.pop(next(iter(self._line_caches)))
-            self._line_caches[key] = self._lines = lines
-        return self._lines
 
     def on_resize(self) -> None:
         self._scroll_to_cursor()  # the cached lines stay valid: they are as wide as the columns, not the widget
@@ -289,13 +262,12 @@ class VirtualTable(ScrollView, can_focus=True):
         key = self.keys[index]
         cursor = index == self.cursor_row and self.cursor_shown
         kind = (2 if self.has_focus else 3) if cursor else index % 2 if self.zebra_stripes else 1
-        lines = self._current_lines()
-        strip = lines.get((key, kind))
+        strip = self._lines.get((key, kind))
         if strip is None:
             row_style = self._style("vtable--even-row" if kind == 0 else "vtable--odd-row")
             post = self._style("vtable--cursor" if kind == 2 else "vtable--cursor-blurred") if cursor else None
             strip = self._line(self._cells_of(key), self._style("base") + row_style, post)
-            lines.set((key, kind), strip)
+            self._lines.set((key, kind), strip)
         return strip
 
     # ---- input ---------------------------------------------------------------------------------------

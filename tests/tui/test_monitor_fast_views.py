@@ -328,3 +328,28 @@ async def test_a_hidden_lineage_is_scrolled_and_drawn_ahead_for_the_new_selectio
         await pilot.pause()
         assert round(tree.scroll_y) == top
         assert len(set(tree._strips.keys()) - drawn) <= 1
+
+
+async def test_switching_tabs_restyles_none_of_the_views(tmp_path: Path, monkeypatch):
+    """The views that take a tab's keys gain and lose focus on every switch without being restyled (Textual would
+    apply the stylesheet again to each, its scrollbars and descendants: 10-20 ms a switch); the table keeps the
+    rows it drew."""
+    make_run(tmp_path, population=6, generations=4)
+    app = MonitorApp(tmp_path, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.population_table
+        drawn = {k: table._lines.get(k) for k in table._lines.keys() if k[1] in (0, 1)}  # rows off the cursor
+        assert drawn
+        restyled = []
+        update_styles = app.update_styles
+        monkeypatch.setattr(app, "update_styles", lambda node, animate=True: (restyled.append(node),
+                                                                              update_styles(node, animate)))
+        for key in "36542":
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.focused is app.tab_views[app.active_tab], key
+        views = {v for v in app.tab_views.values() if v is not None}
+        assert not views & set(restyled)
+        assert all(table._lines.get(k) is v for k, v in drawn.items())

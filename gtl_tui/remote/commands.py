@@ -35,7 +35,7 @@ def serve(
     run_dir: Annotated[Path, typer.Argument(help="Run directory to monitor in a browser.")],
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8000,
 ) -> None:
-    """Serve the monitor to a browser on 127.0.0.1 only (reach it with: ssh -L PORT:127.0.0.1:PORT host)."""
+    """Serve the monitor to a browser on 127.0.0.1 only, behind a secret token printed in the URL."""
     from gtl_tui.cli import fail
     from gtl_tui.sources import run_dir_problem
 
@@ -43,13 +43,16 @@ def serve(
     if problem is not None:
         raise fail(f"error: {problem}")
     try:
-        from textual_serve.server import Server
+        from gtl_tui.remote.serve import GuardedServer, new_token
     except ImportError:
         raise fail("error: serving needs textual-serve: pip install 'gtl-tui[serve]'") from None
     command = " ".join(shlex.quote(w) for w in [sys.executable, "-m", "gtl_tui.cli", "attach",
                                                   str(run_dir.resolve())])
-    typer.echo(f"serving on http://{SERVE_HOST}:{port} (from a laptop: ssh -L {port}:127.0.0.1:{port} THIS_HOST)")
-    Server(command, host=SERVE_HOST, port=port, title=f"gtl-tui {run_dir.name}").serve()
+    server = GuardedServer(command, token=new_token(), host=SERVE_HOST, port=port, title=f"gtl-tui {run_dir.name}")
+    # The token is printed, never put on a command line: other local users can read argv (ps), not our stdout.
+    typer.echo(f"serving on {server.url()}")
+    typer.echo(f"(from a laptop: ssh -L {port}:127.0.0.1:{port} THIS_HOST, then open that URL; keep it secret)")
+    server.serve()
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ owner's cookie, they must not get the monitor (whose keys pause, stop and export
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import subprocess
@@ -116,3 +117,53 @@ def test_same_origin():
     assert not same_origin("http://127.0.0.1:8001", "127.0.0.1:8000")
     assert not same_origin("null", "127.0.0.1:8000")
     assert not same_origin("file:///tmp/x.html", "127.0.0.1:8000")
+
+
+def _monitors_of(run) -> list[int]:
+    """pids of the `gtl_tui.cli attach` processes serving this run's pages."""
+    out = subprocess.run(["pgrep", "-f", f"gtl_tui.cli attach {run}"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _wait(pred, timeout: float) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+async def test_each_page_process_ends_with_its_page_and_all_with_serve():
+    """A page closed at once (a browser tab shut while the monitor starts) or after use leaves no process."""
+    with short_dir() as d:
+        run = make_run(d / "r", population=3, generations=1, live_evaluated=1)
+        with FakeEngine(run):
+            port = _free_port()
+            proc, token = _start_serve(run, port)
+            ws_url = f"ws://127.0.0.1:{port}/ws?token={token}&width=80&height=24"
+            try:
+                async with aiohttp.ClientSession() as s:
+                    # The page is local: no font or script from another host.
+                    async with s.get(f"http://127.0.0.1:{port}/?token={token}") as r:
+                        page = await r.text()
+                    assert "googleapis" not in page and "https://" not in page
+                    async with s.get(f"http://127.0.0.1:{port}/static/fonts/RobotoMono-VariableFont_wght.ttf"
+                                     f"?token={token}") as r:
+                        assert r.status == 200
+                    # Closed while its monitor is still starting.
+                    async with s.ws_connect(ws_url):
+                        assert _wait(lambda: _monitors_of(run), 30)
+                    assert _wait(lambda: not _monitors_of(run), 20), _monitors_of(run)
+                    # Two pages open, then serve is interrupted: both monitors end, serve exits.
+                    async with s.ws_connect(ws_url), s.ws_connect(ws_url):
+                        assert _wait(lambda: len(_monitors_of(run)) >= 2, 30)
+                        await asyncio.sleep(1.0)
+                        proc.send_signal(2)  # SIGINT, as Ctrl-C
+                        assert _wait(lambda: proc.poll() is not None, 20), "serve did not exit on Ctrl-C"
+                    assert _wait(lambda: not _monitors_of(run), 10), _monitors_of(run)
+            finally:
+                proc.kill()
+                proc.wait()
+                for pid in _monitors_of(run):
+                    os.kill(pid, 9)

@@ -32,12 +32,12 @@ class RunHeader(Widget):
 
     def show(self, state: RunState, mode: str = "") -> None:
         self.state, self.mode = state, mode
-        self.text = self.render_state(state, mode, self.size.width or 120)
+        self.text = self.render_state(state, mode, self.content_size.width or 120)
         self.refresh()
 
     def render(self) -> Text:
         if self.state is not None:
-            self.text = self.render_state(self.state, self.mode, self.size.width or 120)
+            self.text = self.render_state(self.state, self.mode, self.content_size.width or 120)
         return self.text
 
     @staticmethod
@@ -72,4 +72,8 @@ class RunHeader(Widget):
         line.append(f"  ETA {fmt.duration(state.eta)}")
         ips = state.images_per_s
         line.append(f"  {ips:,.0f} img/s" if ips is not None else "  - img/s")
-        return Text("\n").join([top, line])
+        # Each line is cut to the width, never wrapped: a wrapped first line would push the state line out of the
+        # header's two rows (a resumed run at 80 columns showed "resumed at gen 4" and nothing else).
+        for part in (top, line):
+            part.truncate(width, overflow="ellipsis")
+        return Text("\n", no_wrap=True).join([top, line])

@@ -1,0 +1,40 @@
+"""Monitor defects found when it was tried as a new user would; each test failed before its fix."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fakes import make_run
+
+from engine.events import RunStarted
+from gtl_tui.scripted import scripted_run, write_events
+from gtl_tui.state import RunState
+from gtl_tui.widgets.header import RunHeader
+
+
+def _resumed_run_events():
+    events = scripted_run(population=4, generations=8, name="quickstart-20261130-204912", live_evaluated=2)
+    return [dataclasses.replace(e, resumed_from=4) if isinstance(e, RunStarted) else e for e in events]
+
+
+def test_header_lines_fit_the_width_so_the_state_line_is_never_pushed_out():
+    st = RunState()
+    st.apply_all(_resumed_run_events())
+    for width in (60, 78, 80, 100, 120):
+        top, line = RunHeader.render_state(st, width=width).split("\n")
+        assert top.cell_len <= width and line.cell_len <= width, width
+        assert "RUNNING" in line.plain and "gen " in line.plain and "ETA" in line.plain
+
+
+async def test_resumed_run_at_80_columns_shows_state_generation_and_eta(tmp_path):
+    from gtl_tui.app import MonitorApp
+
+    run = make_run(tmp_path / "r", population=4, generations=8)
+    write_events(run, _resumed_run_events())
+    app = MonitorApp(run, refresh_interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.5)
+        header = app.query_one(RunHeader)
+        rows = [header.render_line(y).text for y in range(header.size.height)]
+        shown = "\n".join(rows)
+        assert "RUNNING" in shown and "ETA" in shown and "gen " in shown, shown

@@ -305,6 +305,6 @@ class ControlServer:
         try:
             weights, manifest = evo.export(individual, out_path, reason="request")
         except (ValueError, OSError) as err:
-            raise CommandError(f"export failed: {err}") from None
+            raise CommandError(str(err)) from None  # the client names the command: "export failed: <this>"
         weights, manifest = Path(weights).resolve(), Path(manifest).resolve()
         return {"path": str(weights), "manifest": str(manifest), "scp": scp_line(weights, manifest)}

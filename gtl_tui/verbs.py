@@ -60,11 +60,11 @@ def _controllable(run: Path, verb: str) -> RunInfo:
     raise _fail(f"error: cannot {verb} {info.path}: it is not running ({info.state}); {_not_running_hint(info)}")
 
 
-def _request(run: Path, cmd: str, **args: object) -> dict:
+def _request(run: Path, cmd: str, what: str = "", **args: object) -> dict:
     try:
         return send(run, cmd, **args)
     except ControlError as err:
-        raise _fail(f"error: {err}") from None
+        raise _fail(f"error: {what}{err}") from None
 
 
 def _wait_state(run: Path, states: tuple[str, ...], timeout: float) -> dict | None:
@@ -179,7 +179,7 @@ def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> 
     """Export from a run whose engine is gone: only its final learngene in learngenes/ is available."""
     gene = final_learngene(Path(info.path))
     if gene is None or individual is not None:
-        where = f"only its newest exported learngene is available: {gene}" if gene else \
+        where = f"only its final best learngene is available: {gene}" if gene else \
             f"it has no exported learngene; {_not_running_hint(info)}"
         raise _fail(f"error: cannot export from {info.path}: its engine is not running ({info.state}); {where}")
     from engine.control_server import scp_line
@@ -222,7 +222,7 @@ def export(
         args["individual"] = individual
     if out_abs is not None:
         args["out"] = str(out_abs)
-    reply = _request(run, "export", **args)
+    reply = _request(run, "export", "export failed: ", **args)
     typer.echo(f"learngene {reply['path']}\nmanifest  {reply['manifest']}\n{reply['scp']}")
 
 

@@ -110,7 +110,8 @@ class LineageTree(NoFocusRestyle, ScrollView, can_focus=True):
             self._layout(None)
             return
         path = state.lineage(individual)
-        self.root.label = Text(f"lineage of #{individual}: {len(path)} generations back to "
+        back = len(path) - 1  # the path holds the individual itself: g1 -> g0 is one generation back
+        self.root.label = Text(f"lineage of #{individual}: {back} generation{'s' if back != 1 else ''} back to "
                                f"#{path[0]}, {len(state.descendants(individual))} descendants", style="bold")
         node = self.root
         for i in path:

@@ -38,3 +38,36 @@ async def test_resumed_run_at_80_columns_shows_state_generation_and_eta(tmp_path
         rows = [header.render_line(y).text for y in range(header.size.height)]
         shown = "\n".join(rows)
         assert "RUNNING" in shown and "ETA" in shown and "gen " in shown, shown
+
+
+def test_a_failed_export_is_named_once(tmp_path):
+    """The engine gives the reason; the client names the command: never `export failed: export failed: ...`."""
+    from engine.control_client import ControlClient
+    from engine.control_server import ControlServer
+    from engine.signals import RunSignals
+    from fakes import short_dir
+
+    class Holding:
+        def export(self, individual, out, reason):
+            raise ValueError(f"individual {individual} is not held")
+
+    with short_dir() as d, ControlServer(d, RunSignals()) as server:
+        server.set_evolution(Holding())
+        with ControlClient(d) as c:
+            reply = c.raw({"cmd": "export", "individual": 10})
+    assert reply["ok"] is False and reply["error"] == "individual 10 is not held"
+
+
+async def test_lineage_header_counts_generations_not_nodes(tmp_path):
+    from gtl_tui.app import MonitorApp
+    from gtl_tui.widgets.lineage import LineageTree
+
+    run = make_run(tmp_path / "r", population=4, generations=3)
+    app = MonitorApp(run, refresh_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)
+        tree = app.query_one(LineageTree)
+        for gen, back in ((1, "1 generation back"), (2, "2 generations back"), (0, "0 generations back")):
+            ind = app.state.by_generation[gen][0]
+            tree.show(app.state, ind)
+            assert f"lineage of #{ind}: {back} to" in str(tree.root.label)

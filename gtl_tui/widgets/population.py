@@ -58,6 +58,7 @@ class PopulationTable(VirtualTable):
         self.sort_column = "id"
         self.sort_reverse = False
         self._ranked_at = 0.0
+        self._rank_due: object | None = None  # the timer of a re-ranking put off by RANK_INTERVAL
         self._widths = dict(MIN_WIDTHS)
         """Column widths: at least the label and its sort arrow; id, parent, tasks and rank grow to fit."""
         self._label_columns()
@@ -75,14 +76,29 @@ class PopulationTable(VirtualTable):
         if not ids:
             return
         now = time.monotonic()
-        if now - self._ranked_at >= RANK_INTERVAL and any(state.individuals[i].state == "done" for i in ids):
-            self._ranked_at = now
-            state.rank_generation(gen)
-            ids = self._members(state, gen)  # ranks moved everywhere
+        if any(state.individuals[i].state == "done" for i in ids):
+            if now - self._ranked_at >= RANK_INTERVAL:
+                self._ranked_at = now
+                state.rank_generation(gen)
+                ids = self._members(state, gen)  # ranks moved everywhere
+            elif self._rank_due is None:
+                # Put off, not dropped: the newest result would otherwise show rank "-" until the next one lands.
+                self._rank_due = self.set_timer(self._ranked_at + RANK_INTERVAL - now, self._rank_later)
         new = [i for i in ids if self.get_row_index(i) is None]
         self._fit_columns(state, ids)
         self.update_rows(ids)
         self._resort(selected, extra=new)
+
+    def _rank_later(self) -> None:
+        self._rank_due = None
+        state = self.state
+        if state is None or state.current_generation != self.generation:
+            return  # a new generation was rebuilt (and ranked) meanwhile
+        self._ranked_at = time.monotonic()
+        state.rank_generation(self.generation)
+        ids = self._members(state, self.generation)
+        self.update_rows(ids)
+        self._resort(self.selected_id())
 
     def _members(self, state: RunState, gen: int) -> list[int]:
         return [i for i in state.by_generation.get(gen, ()) if i in state.individuals]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from fakes import make_run
@@ -71,3 +72,31 @@ async def test_lineage_header_counts_generations_not_nodes(tmp_path):
             ind = app.state.by_generation[gen][0]
             tree.show(app.state, ind)
             assert f"lineage of #{ind}: {back} to" in str(tree.root.label)
+
+
+async def test_the_newest_result_gets_its_rank_without_waiting_for_the_next(tmp_path):
+    from engine.events import IndividualEvaluated
+    from gtl_tui.app import MonitorApp
+    from gtl_tui.widgets.population import PopulationTable
+
+    events = scripted_run(population=4, generations=1)
+    evaluated = [n for n, e in enumerate(events) if isinstance(e, IndividualEvaluated)]
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.toml").write_text("[run]\nseed = 0\n")
+    write_events(run, events[:evaluated[0] + 1])
+    app = MonitorApp(run, refresh_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        write_events(run, events[evaluated[0] + 1:evaluated[1] + 1])  # a second result, inside RANK_INTERVAL
+        newest = events[evaluated[1]].id
+        table = app.query_one(PopulationTable)
+        end = asyncio.get_running_loop().time() + 6.0
+        while asyncio.get_running_loop().time() < end:
+            await pilot.pause(0.2)
+            index = table.get_row_index(newest)
+            if index is not None and app.state.individuals[newest].rank is not None:
+                break
+        assert app.state.individuals[newest].rank is not None, "the newest result never got a rank"
+        assert table._row(newest)[5] != "-"

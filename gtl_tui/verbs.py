@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from engine.control_client import ControlError, send
 from engine.daemon import LOG_FILE, live_engine_pid
@@ -91,16 +92,29 @@ def ls(runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories.
         return
     colors = {"running": "green", "paused": "yellow", "pausing": "yellow", "finished": "bold green",
               "stopped": "cyan", "failed": "red", "crashed": "red"}
-    table = Table(box=None, header_style="bold")
-    for col in ("RUN", "STATE", "GENERATION", "BEST FITNESS", "PID", "LAST EVENT"):
-        table.add_column(col, justify="right" if col in ("GENERATION", "BEST FITNESS", "PID") else "left")
+    console = Console()
+    rows = []
     for r in runs:
         color = colors.get(r.state, "white")
         best = f"{r.best_fitness:.4f} (#{r.best_id})" if r.best_fitness is not None else "-"
         total = r.generations if r.generations is not None else "?"
-        table.add_row(escape(r.name), f"[{color}]{r.state}[/]", f"{r.generation}/{total}", best,
-                      str(r.pid) if r.pid else "-", age(r.updated))
-    Console().print(table)
+        rows.append((escape(r.name), f"[{color}]{r.state}[/]", f"{r.generation}/{total}", best,
+                     str(r.pid) if r.pid else "-", age(r.updated)))
+    # A name is never cut (it is what the other verbs take): on a narrow terminal the least needed columns go first.
+    columns = ["RUN", "STATE", "GENERATION", "BEST FITNESS", "PID", "LAST EVENT"]
+    widths = [max(len(c), *(Text.from_markup(row[k]).cell_len for row in rows)) for k, c in enumerate(columns)]
+    keep = list(range(len(columns)))
+    for drop in (4, 5, 3, 2):  # PID, LAST EVENT, BEST FITNESS, GENERATION
+        if sum(widths[k] for k in keep) + 2 * (len(keep) - 1) <= console.width:
+            break
+        keep.remove(drop)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for k in keep:
+        table.add_column(columns[k], no_wrap=k == 0, min_width=widths[0] if k == 0 else None,
+                         justify="right" if columns[k] in ("GENERATION", "BEST FITNESS", "PID") else "left")
+    for row in rows:
+        table.add_row(*(row[k] for k in keep))
+    console.print(table)
 
 
 def status(run: RunArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:

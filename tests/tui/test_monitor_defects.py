@@ -100,3 +100,22 @@ async def test_the_newest_result_gets_its_rank_without_waiting_for_the_next(tmp_
                 break
         assert app.state.individuals[newest].rank is not None, "the newest result never got a rank"
         assert table._row(newest)[5] != "-"
+
+
+def test_ls_never_cuts_a_run_name_on_a_narrow_terminal(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    names = ["quickstart-20261130-204912", "cifar-fs-conv4-cpu-seed2-20261130-211503"]
+    for n in names:
+        make_run(tmp_path / n, population=3, generations=2)
+    for cols in (60, 80, 120):
+        out = subprocess.run([sys.executable, "-m", "gtl_tui.cli", "ls", str(tmp_path)], capture_output=True,
+                             text=True, env={**os.environ, "COLUMNS": str(cols)}, check=True).stdout
+        for n in names:
+            assert n in out, (cols, out)
+        assert "STATE" in out
+        assert max(len(line) for line in out.splitlines()) <= cols
+        if cols >= 120:
+            assert "LAST EVENT" in out and "BEST FITNESS" in out

@@ -15,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+ATTACH_FIRST_WAIT_S = 15.0  # how long `attach ssh://...` waits for its first connection before opening the monitor
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "quickstart.toml"
 
 ConfigArg = Annotated[
@@ -144,6 +145,11 @@ def attach(
         except ValueError as err:
             raise fail(f"error: {err}") from None
         remote = RemoteRun.over_ssh(target, remote_cmd=remote_cmd, fetch_dir=fetch_dir)
+        # A first connection that cannot work ends here, in one line, rather than in a monitor that reconnects
+        # forever; a slow one (or a server down for now) opens the monitor, which shows the retries.
+        if not remote.wait_connected(ATTACH_FIRST_WAIT_S) and remote.fatal is not None:
+            remote.close()
+            raise fail(f"error: {run}: {remote.fatal}")
         try:
             open_monitor(Path(target.path), event_source=remote, controller=remote, refresh_interval=interval,
                          remote=run)

@@ -61,6 +61,18 @@ def remote_command(explicit: str | None = None) -> list[str]:
     return shlex.split(explicit or os.environ.get(REMOTE_CMD_ENV) or "gtl-tui")
 
 
+# Exits of the remote side that a retry cannot fix: 126/127 from the shell (the command is not executable / not
+# found), 2 from `gtl-tui stream` itself (not a run directory, a bad offset).
+UNFIXABLE_EXITS = (2, 126, 127)
+
+
+def unfixable_reason(code: int, stderr_line: str) -> str:
+    if code in (126, 127):
+        return (f"{stderr_line} (is gtl-tui installed on the server? give its path with --remote-cmd, "
+                f"e.g. --remote-cmd ~/venv/bin/gtl-tui, or set GTL_TUI_REMOTE_CMD)")
+    return stderr_line.removeprefix("error: ")
+
+
 class RemoteRun:
     """Event source + controller over a ``gtl-tui stream`` process (through ssh, or any command in tests).
 
@@ -78,6 +90,8 @@ class RemoteRun:
         self.status = "connecting"
         self.host: str | None = None
         self.reconnects = 0
+        self.fatal: str | None = None
+        """Why the connection cannot work (no gtl-tui on the server, not a run directory): no retry is made."""
         self._lines: list[bytes] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -169,9 +183,13 @@ class RemoteRun:
             self._fail_waiters()
             if self._closed:
                 return
+            why = err[-1] if err else "connection lost"
+            if not got_hello and self._proc.returncode in UNFIXABLE_EXITS:
+                self.fatal = unfixable_reason(self._proc.returncode, why)
+                self.status = f"failed: {self.fatal}"
+                return
             backoff = 1.0 if got_hello else min(backoff * 2, 10.0)
             self.reconnects += 1
-            why = err[-1] if err else "connection lost"
             self.status = f"disconnected ({why}); reconnecting in {backoff:.0f}s"
             time.sleep(backoff)
 
@@ -228,6 +246,15 @@ class RemoteRun:
         for event, box in list(self._waiters.values()):
             box.append({"type": "error", "error": "connection lost"})
             event.set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait for the first connection; False once it is known it cannot work (``fatal``) or on time-out."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.fatal is None:
+            if self.status == "connected":
+                return True
+            time.sleep(0.05)
+        return self.status == "connected"
 
     def close(self) -> None:
         self._closed = True

@@ -119,3 +119,52 @@ def test_ls_never_cuts_a_run_name_on_a_narrow_terminal(tmp_path):
         assert max(len(line) for line in out.splitlines()) <= cols
         if cols >= 120:
             assert "LAST EVENT" in out and "BEST FITNESS" in out
+
+
+def _fake_ssh(tmp_path):
+    """An `ssh` on PATH that runs the remote command line here (its last argument), as sshd would."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ssh = bin_dir / "ssh"
+    ssh.write_text('#!/bin/sh\nfor last; do :; done\nexec sh -c "$last"\n')
+    ssh.chmod(0o755)
+    return bin_dir
+
+
+def test_attach_over_ssh_stops_in_one_line_when_a_retry_cannot_help(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    bin_dir = _fake_ssh(tmp_path)
+    run = make_run(tmp_path / "r", population=3, generations=1)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    cases = [
+        ({"GTL_TUI_REMOTE_CMD": "/nowhere/gtl-tui"}, f"ssh://box{run}", "--remote-cmd"),
+        ({"GTL_TUI_REMOTE_CMD": f"{sys.executable} -m gtl_tui.cli"}, f"ssh://box{tmp_path}/missing",
+         "missing"),
+    ]
+    for extra, url, expect in cases:
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "gtl_tui.cli", "attach", url], capture_output=True, text=True,
+                              env={**env, **extra}, timeout=60, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 2, proc
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and expect in lines[0], proc.stderr
+        assert time.monotonic() - t0 < 30
+
+
+def test_remote_run_makes_no_retry_of_an_unfixable_failure():
+    import time
+
+    from gtl_tui.remote.client import RemoteRun
+
+    remote = RemoteRun(lambda off: ["sh", "-c", "echo 'sh: 1: gtl-tui: not found' >&2; exit 127"])
+    try:
+        assert not remote.wait_connected(10)
+        assert remote.fatal is not None and "not found" in remote.fatal and "--remote-cmd" in remote.fatal
+        time.sleep(1.5)
+        assert remote.reconnects == 0 and remote.status.startswith("failed")
+    finally:
+        remote.close()

@@ -43,10 +43,11 @@ async def test_resumed_run_at_80_columns_shows_state_generation_and_eta(tmp_path
 
 def test_a_failed_export_is_named_once(tmp_path):
     """The engine gives the reason; the client names the command: never `export failed: export failed: ...`."""
+    from fakes import short_dir
+
     from engine.control_client import ControlClient
     from engine.control_server import ControlServer
     from engine.signals import RunSignals
-    from fakes import short_dir
 
     class Holding:
         def export(self, individual, out, reason):

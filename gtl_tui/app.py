@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
@@ -202,6 +202,31 @@ class MonitorApp(App[None]):
         gc.set_threshold(self._gc_threshold[0], self._gc_threshold[1], 1_000_000)
         self._last_input = time.monotonic()
         self.set_interval(IDLE_GC_S, self.collect_when_idle)
+
+    # ---- screenshots (the palette's "Screenshot") ------------------------------------------------------
+    def screenshot_dir(self) -> Path:
+        """``<run>/screenshots`` for a local run; ``./screenshots`` when the run is on another machine."""
+        base = self.run_dir if self.evaluation_dir is not None else Path.cwd()
+        return base / "screenshots"
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        # Textual's default folder (the user's Downloads) often does not exist on a server: it failed silently.
+        if path is None:
+            folder = self.screenshot_dir()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                self.notify(f"screenshot not saved: {folder}: {err.strerror}", severity="error", timeout=8)
+                return None
+            path = str(folder)
+        return super().deliver_screenshot(filename, path, time_format)
+
+    @on(events.DeliveryFailed)
+    def _screenshot_failed(self, event: events.DeliveryFailed) -> None:
+        if event.name == "screenshot":
+            event.prevent_default()  # Textual's own message gives neither the reason nor the path
+            self.notify(f"screenshot not saved: {event.exception}", title="Screenshot", severity="error", timeout=8)
 
     def on_unmount(self) -> None:
         gc.set_threshold(*self._gc_threshold)

@@ -169,3 +169,24 @@ def test_remote_run_makes_no_retry_of_an_unfixable_failure():
         assert remote.reconnects == 0 and remote.status.startswith("failed")
     finally:
         remote.close()
+
+
+async def test_palette_screenshot_is_saved_in_the_run_directory_and_says_where(tmp_path, monkeypatch):
+    from gtl_tui.app import MonitorApp
+
+    monkeypatch.setenv("HOME", str(tmp_path / "no-home"))  # no Downloads folder anywhere
+    run = make_run(tmp_path / "r", population=3, generations=1)
+    app = MonitorApp(run, refresh_interval=0.05)
+    notes: list[str] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        original = app.notify
+        app.notify = lambda message, **kw: (notes.append(str(message)), original(message, **kw))[1]
+        await pilot.pause(0.3)
+        app.deliver_screenshot()
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if list((run / "screenshots").glob("*.svg")) and notes:
+                break
+    shots = list((run / "screenshots").glob("*.svg"))
+    assert len(shots) == 1 and shots[0].read_text().startswith("<svg")
+    assert any(str(run / "screenshots") in n for n in notes), notes

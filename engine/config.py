@@ -169,6 +169,23 @@ class MutationConfig(_Section):
     drop: float = Field(1.0, ge=0, description="Relative weight of the drop operation.")
 
 
+class NotifyConfig(_Section):
+    command: str = Field(..., min_length=1, description="Program run once per chosen event, the event's JSON on its "
+                         "standard input (split like a shell line; no shell runs it), e.g. 'notify-send gtl-tui'.")
+    events: list[str] = Field(["run_finished", "warning"], description="Event kinds that run the command.")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="Seconds a command may take before it is killed.")
+
+    @field_validator("events")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str]) -> list[str]:
+        from engine.events import EVENT_TYPES
+
+        unknown = [k for k in kinds if k not in EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event kind {unknown[0]!r} (one of: {', '.join(sorted(EVENT_TYPES))})")
+        return kinds
+
+
 class Config(_Section):
     """The whole run configuration; sections mirror the TOML tables."""
 
@@ -182,6 +199,8 @@ class Config(_Section):
     evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
     learngene: LearngeneConfig = Field(default_factory=LearngeneConfig)
     mutation: MutationConfig = Field(default_factory=MutationConfig)
+    notify: NotifyConfig | None = Field(None, description="A command told of chosen events (none by default); "
+                                        "not part of the config's hash: it changes nothing a run computes.")
 
     @model_validator(mode="after")
     def _check_ways(self) -> Config:
@@ -201,8 +220,8 @@ class Config(_Section):
         return dump_toml(self.to_dict())
 
     def hash(self) -> str:
-        """Short, stable hash of the resolved configuration."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """Short, stable hash of the resolved configuration (``notify`` aside: it computes nothing)."""
+        blob = json.dumps({k: v for k, v in self.to_dict().items() if k != "notify"}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def with_generations(self, generations: int) -> Config:

@@ -102,6 +102,12 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
     writer = ev.EventWriter(run_dir / ev.EVENTS_FILE)
     for fn in listeners or []:
         writer.add_listener(fn)
+    notifier = None
+    if cfg.notify is not None:
+        from engine.notify import Notifier
+
+        notifier = Notifier(cfg.notify.command, cfg.notify.events, cfg.notify.timeout_s)
+        writer.add_listener(notifier)
     try:
         device = resolve_device(cfg.run.device)
         if cfg.run.threads > 0:
@@ -120,3 +126,5 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
         raise
     finally:
         writer.close()
+        if notifier is not None:
+            notifier.close()  # the final run_finished goes out before the engine exits

@@ -25,6 +25,7 @@ from textual.widgets import ContentSwitcher
 from textual.worker import Worker, WorkerState
 
 from engine.control_client import ControlError
+from gtl_tui.alerts import Alerts
 from gtl_tui.evaluations import EvaluationDir
 from gtl_tui.screens.confirm import ConfirmScreen
 from gtl_tui.screens.help import HelpScreen
@@ -131,6 +132,8 @@ class MonitorApp(App[None]):
         self.feed_size = feed_size
         self._clock = clock
         self.state = self._new_state()
+        self.alerts = Alerts()
+        """Rings the bell when the run ends or stalls while watched."""
         self.selected: int | None = None
         """The individual the user picked; None follows the best."""
         self._shown: int | None = None
@@ -257,6 +260,11 @@ class MonitorApp(App[None]):
         alive = getattr(self.source, "engine_alive", None)
         if callable(alive):
             self.state.set_engine_alive(alive())
+        if not self.replay:
+            for alert in self.alerts.update(self.state.status, bool(events), time.monotonic()):
+                self.bell()
+                self.notify(alert, title="gtl-tui", severity="warning" if "stalled" in alert else "information",
+                            timeout=30)
         changes = self.state.take_changes()
         if changes.any() or not self._synced or self.replay:
             self.sync_views(changes)

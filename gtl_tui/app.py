@@ -42,7 +42,7 @@ from gtl_tui.state import Changes, RunState
 from gtl_tui.widgets.chart import FitnessChart
 from gtl_tui.widgets.elite import EliteView
 from gtl_tui.widgets.evaluation import EvaluationView
-from gtl_tui.widgets.feed import EventFeed
+from gtl_tui.widgets.feed import EventFeed, EventLog
 from gtl_tui.widgets.header import RunHeader
 from gtl_tui.widgets.keybar import KeyBar
 from gtl_tui.widgets.learngene import LearngeneScroll, LearngeneView
@@ -164,7 +164,7 @@ class MonitorApp(App[None]):
                     yield LearngeneView(id="learngene-view")
                     yield EvaluationView(id="evaluation-view")
             with Container(id="events"):
-                yield EventFeed(max_lines=self.feed_size, id="feed")
+                yield EventLog(max_lines=self.feed_size, id="event-log")
         yield KeyBar(id="keys")
 
     def on_mount(self) -> None:

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
+
+# Snapshots show wall-clock times: the same zone on every machine.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 REPO = Path(__file__).resolve().parent.parent
 CIFAR_NPZ = Path(os.environ.get("GTL_CIFAR_NPZ", REPO.parent / "shared" / "data" / "cifar100" / "cifar100_u8.npz"))

@@ -190,3 +190,31 @@ async def test_palette_screenshot_is_saved_in_the_run_directory_and_says_where(t
     shots = list((run / "screenshots").glob("*.svg"))
     assert len(shots) == 1 and shots[0].read_text().startswith("<svg")
     assert any(str(run / "screenshots") in n for n in notes), notes
+
+
+async def test_event_feed_shows_wall_clock_times_and_filters_by_text(tmp_path):
+    import time as _time
+
+    from gtl_tui.app import MonitorApp
+    from gtl_tui.widgets.feed import EventFeed
+
+    run = make_run(tmp_path / "r", population=4, generations=2)
+    app = MonitorApp(run, refresh_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6")
+        await pilot.pause(0.3)
+        feed = app.query_one(EventFeed)
+        lines = [s.text for s in feed.lines]
+        first = app.state.started_t
+        assert lines[0].startswith(_time.strftime("%H:%M:%S", _time.localtime(first)))
+        everything = feed.shown
+        await pilot.press("slash", *"tournament", "1", "p")  # typed into the box: no tab switch, no pause
+        await pilot.pause(0.3)
+        assert app.active_tab == "events" and not app.state.pause_requested
+        await pilot.press("backspace", "backspace")
+        await pilot.pause(0.3)
+        shown = [s.text for s in feed.lines]
+        assert 0 < len(shown) < everything and all("tournament" in x.lower() for x in shown)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert feed.shown == everything and feed.has_focus

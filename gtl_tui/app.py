@@ -505,6 +505,9 @@ class MonitorApp(App[None]):
         for b in PopulationTable.BINDINGS:
             assert isinstance(b, Binding)
             rows.append((self.get_key_display(b), b.tooltip or b.description, "population table"))
+        for b in EventLog.BINDINGS:
+            assert isinstance(b, Binding)
+            rows.append(("/", b.tooltip or b.description, "events (Escape clears)"))
         rows += [("↑ ↓ / click", "Select an individual: drives lineage, mutations, learngene", "population table"),
                  ("click header", "Sort by that column (again: reverse)", "population table"),
                  ("tab, shift+tab", "Move the focus", "everywhere"),

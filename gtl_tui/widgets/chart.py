@@ -6,6 +6,10 @@ from rich.text import Text
 from textual.widget import Widget
 
 SERIES_STYLE = {"worst": "red", "mean": "yellow", "best": "green"}
+# Each line has its own pattern too (solid, dotted, dashed), so that it reads without colour (NO_COLOR,
+# TERM=screen): a pixel of the line is drawn when PATTERN[name](its index along the line) holds.
+SERIES_PATTERN = {"best": lambda k: True, "mean": lambda k: k % 2 == 0, "worst": lambda k: k % 6 < 3}
+SERIES_MARK = {"best": "━", "mean": "┅", "worst": "╍"}
 _DOT = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][col] bit of a braille cell
 
 
@@ -33,7 +37,7 @@ def render_chart(series: dict[str, list[float]], generations: list[int], width: 
     lines: list[Text] = []
     legend = Text(" fitness ", style="bold")
     for name in ("best", "mean", "worst"):
-        legend.append("━ ", style=SERIES_STYLE[name])
+        legend.append(f"{SERIES_MARK[name]} ", style=SERIES_STYLE[name])
         legend.append(f"{name}  ")
     lines.append(legend)
     rows = max(height - 2, 1)
@@ -61,7 +65,10 @@ def render_chart(series: dict[str, list[float]], generations: list[int], width: 
         pixels = _line(*pts[0], *pts[0]) if len(pts) == 1 else []
         for a, b in zip(pts, pts[1:], strict=False):
             pixels.extend(_line(*a, *b))
-        for x, y in pixels:
+        drawn = SERIES_PATTERN[name]
+        for k, (x, y) in enumerate(pixels):
+            if not drawn(k):
+                continue
             r, c = y // 4, x // 2
             bits[r][c] |= _DOT[y % 4][x % 2]
             style[r][c] = SERIES_STYLE[name]

@@ -9,8 +9,9 @@ from textual.widget import Widget
 from gtl_tui.state import RunState
 from gtl_tui.widgets.focus import NoFocusRestyle
 
-#: (char, style) per channel class; a cell covering several channels shows the first class present.
-CELL = {"added": ("█", "bold bright_cyan"), "dropped": ("▒", "red"), "inherited": ("█", "green"),
+#: (char, style) per channel class; a cell covering several channels shows the first class present. Each class
+#: has its own shape, not only its own colour: without colour (NO_COLOR, TERM=screen) the strip still reads.
+CELL = {"added": ("▲", "bold bright_cyan"), "dropped": ("▒", "red"), "inherited": ("█", "green"),
         "gene": ("█", "green"), "none": ("·", "bright_black")}
 PRIORITY = ("added", "dropped", "inherited", "gene", "none")
 

@@ -21,6 +21,14 @@ OPS = ("swap", "add", "drop")
 CHANNELS_WIDTH = 20  # channel lists are cut to this (the table fits 80 columns)
 
 
+class MarkedCheckbox(Checkbox):
+    """A checkbox whose mark is there only when checked (Textual's shows an X either way, told apart by colour)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # noqa: N802 (Textual's name)
+        return "X" if self.value else " "
+
+
 class MutationHistory(Vertical):
     DEFAULT_CSS = """
     MutationHistory { height: 1fr; }
@@ -42,7 +50,7 @@ class MutationHistory(Vertical):
         with Horizontal(id="mutation-filters"):
             yield Select([], prompt="any layer", id="filter-layer")
             yield Select([(op, op) for op in OPS], prompt="any op", id="filter-op")
-            yield Checkbox("lineage", id="filter-lineage", tooltip="Only the selected individual's lineage")
+            yield MarkedCheckbox("lineage", id="filter-lineage", tooltip="Only the selected individual's lineage")
             yield Label("", id="mutation-count")
         yield VirtualTable(self._columns(1, 1), id="mutation-table")
 

@@ -128,6 +128,10 @@ class RunState:
         self.run: RunStarted | None = None
         self.started_t: float | None = None
         self.finished: RunFinished | None = None
+        self.stops: list[list[float | None]] = []
+        """[start, end] of each time the run was not running: a pause, or the gap between a stop (or crash) and
+        its resume; end is None while it lasts. Elapsed time, ETA and throughput leave these out."""
+        self._busy_t: float | None = None  # time of the last result: where a crashed run's stop begins
         self.population = 0
         self.generations = 0
         self.current_generation = -1
@@ -212,6 +216,11 @@ class RunState:
         self.run = ev
         if self.started_t is None:
             self.started_t = ev.t
+        elif ev.resumed_from is not None:  # a resumed run: the time it lay stopped (or crashed) is no run time
+            last = self.finished.t if self.finished is not None else self._busy_t
+            if last is not None and last < ev.t:
+                self.stops.append([last, ev.t])
+        self._close_stop(ev.t)
         self.population, self.generations = ev.population, ev.generations
         self.finished = None
         self.paused = self.pause_requested = self.resume_requested = self.stop_requested = False
@@ -303,6 +312,7 @@ class RunState:
         rec = self.individuals.get(ev.id)
         if rec is None:
             return
+        self._busy_t = ev.t
         if rec.state != DONE:
             self.evaluated[ev.generation] = self.evaluated.get(ev.generation, 0) + 1
         rec.state, rec.fitness, rec.seconds, rec.images = DONE, ev.fitness, ev.seconds, ev.images
@@ -332,17 +342,37 @@ class RunState:
 
     def _paused(self, ev: Paused) -> None:
         self.paused, self.pause_requested = True, False
+        if not (self.stops and self.stops[-1][1] is None):
+            self.stops.append([ev.t, None])
         self._changes.status = True
 
     def _resumed(self, ev: Resumed) -> None:
         self.paused = self.resume_requested = False
+        self._close_stop(ev.t)
         self._changes.status = True
+
+    def _close_stop(self, t: float) -> None:
+        if self.stops and self.stops[-1][1] is None:
+            self.stops[-1][1] = t
+
+    def stopped_between(self, a: float, b: float) -> float:
+        """Seconds of [a, b] during which the run was paused or stopped."""
+        total = 0.0
+        for start, end in self.stops:
+            total += max(0.0, min(b if end is None else end, b) - max(start, a))  # type: ignore[type-var]
+        return total
+
+    def run_time(self, since: float) -> float:
+        """Seconds the run has been running from ``since`` until now, pauses and stops left out."""
+        now = self.now()
+        return max(0.0, now - since - self.stopped_between(since, now))
 
     def _warning(self, ev: Warning_) -> None:
         self.warnings += 1
 
     def _run_finished(self, ev: RunFinished) -> None:
         self.finished = ev
+        self._close_stop(ev.t)
         self.paused = self.pause_requested = self.resume_requested = self.stop_requested = False
         self._changes.status = True
 
@@ -407,7 +437,7 @@ class RunState:
     def elapsed(self) -> float:
         if self.started_t is None:
             return 0.0
-        return max(0.0, self.now() - self.started_t)
+        return self.run_time(self.started_t)
 
     @property
     def eta(self) -> float | None:
@@ -415,7 +445,7 @@ class RunState:
         if self.finished is not None or self.run is None or self.generations <= 0:
             return None
         g = self.current_generation
-        in_gen = self.now() - self.generation_started_t[g] if g in self.generation_started_t else 0.0
+        in_gen = self.run_time(self.generation_started_t[g]) if g in self.generation_started_t else 0.0
         if self.stats:
             per_gen = sum(s.seconds for s in self.stats.values()) / len(self.stats)
         elif self.evaluated_now > 0 and self.population > 0:
@@ -430,7 +460,7 @@ class RunState:
         """The current generation's training throughput so far, else the last completed generation's."""
         g = self.current_generation
         if g not in self.stats and self.images.get(g) and g in self.generation_started_t:
-            dt = self.now() - self.generation_started_t[g]
+            dt = self.run_time(self.generation_started_t[g])
             if dt > 0:
                 return self.images[g] / dt
         if self.stats:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
 from fakes import make_run
 
 from engine.events import RunStarted
@@ -218,3 +219,30 @@ async def test_event_feed_shows_wall_clock_times_and_filters_by_text(tmp_path):
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert feed.shown == everything and feed.has_focus
+
+
+def test_elapsed_eta_and_throughput_stop_while_paused_and_while_stopped():
+    from engine.events import GenerationStarted, Paused, Resumed, RunFinished
+
+    now = [0.0]
+    st = RunState(clock=lambda: now[0])
+    events = scripted_run(population=4, generations=3, live_evaluated=2)
+    st.apply_all(events)
+    t_last = max(e.t for e in events)
+    now[0] = t_last + 1
+    elapsed, eta, ips = st.elapsed, st.eta, st.images_per_s
+    g = st.current_generation
+    st.apply_all([Paused(generation=g, t=t_last + 1)])
+    now[0] = t_last + 1001  # a long pause
+    assert st.elapsed == pytest.approx(elapsed) and st.eta == pytest.approx(eta)
+    assert st.images_per_s == pytest.approx(ips)
+    st.apply_all([Resumed(generation=g, t=t_last + 1001)])
+    now[0] = t_last + 1011
+    assert st.elapsed == pytest.approx(elapsed + 10)
+    # a stop, and a resume a day later: the day is not run time either
+    st.apply_all([RunFinished(status="stopped", t=t_last + 1011)])
+    frozen = st.elapsed
+    restarted = dataclasses.replace(events[0], resumed_from=g, t=t_last + 90000)
+    st.apply_all([restarted, GenerationStarted(generation=g, t=t_last + 90000)])
+    now[0] = t_last + 90005
+    assert st.elapsed == pytest.approx(frozen + 5)

@@ -152,7 +152,8 @@ class Evolution:
                                        "mutations": gm.mutations}
         self.current_individual = 0
         self._await_prefetch()  # this generation's preparation (submitted while the previous one trained)
-        self._prefetch(g + 1)
+        if self._prefetch_on:  # the next one's, once this one's births are done and its training has begun
+            self.trainer.on_training_start = lambda: self._prefetch(g + 1)
 
         def on_start(gm: Genome) -> None:
             self.writer.emit(ev.IndividualStarted(id=gm.id, generation=g))

@@ -65,6 +65,10 @@ class PopulationTrainer:
         self._side = torch.cuda.Stream(ctx.device) if ctx.device.type == "cuda" else None
         self.timer = DeviceTimer(ctx.device)
         self.last_train_seconds: float | None = None
+        self.on_training_start: Callable[[], None] | None = None
+        """Called once per generation when its first chunk starts training (the loop starts preparing the next
+        generation then, so that work does not compete with this generation's births)."""
+        self._training_started = False
         """Seconds of training and scoring in the last ``train_generation`` (CUDA events on CUDA)."""
 
     # ----------------------------------------------------------------------------------------- protocol
@@ -73,6 +77,7 @@ class PopulationTrainer:
         results: dict[int, LifeResult] = {}
         started: set[int] = set()
         self.timer.reset()
+        self._training_started = False
         for group in self._batch_groups(genomes):
             pending = group
             while pending:
@@ -278,6 +283,10 @@ class PopulationTrainer:
             factors = step.net.grouped([{n: 1.0 - (1.0 - lt.gene_lr_scale) * mk.float() for n, mk in m.items()}
                                         for m in masks])
         opt = make_optimizer(step.net, lr=lt.lr, momentum=lt.momentum, weight_decay=lt.weight_decay)
+        if not self._training_started:
+            self._training_started = True
+            if self.on_training_start is not None:
+                self.on_training_start()
         with self.timer.section():
             loss = train_population(step, data, opt, grad_factors=factors, safe_point=safe_point)
             correct = population_correct(step.net, data, self.precision)

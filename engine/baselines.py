@@ -55,12 +55,16 @@ def pretrain(dataset: ImageDataset, settings: PretrainSettings, *, device: torch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / max(s.steps, 1))))
     order = batch_indices(len(idx), s.steps, min(s.batch_size, len(idx)), g)
     aug = torch.Generator().manual_seed(s.seed + 1)
+    dev = torch.device(device)
+    x_all, y_all = dataset.images[idx].to(dev), y_all.to(dev)  # once: on a GPU each batch is cut on the device
     for step in range(s.steps):
-        b = order[step]
-        x = normalize(dataset.images[idx[b]], dataset.mean, dataset.std)
+        b = order[step].to(dev)
+        x = normalize(x_all[b], dataset.mean, dataset.std)
         if s.augment:
             x = augment(x, aug)
-        loss = F.cross_entropy(model(x.to(device)), y_all[b].to(device))
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):  # bf16 as runs train
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y_all[b])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

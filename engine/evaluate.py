@@ -125,9 +125,10 @@ def run_episode(model: GeneNet, task: Task, dataset: ImageDataset, settings: Eva
                 generator: torch.Generator) -> dict[int, float]:
     """Query accuracy of ``model`` on ``task`` after each budget in ``settings.steps``."""
     ft, ways = settings.finetune, task.ways
-    xs = normalize(task.train_x, dataset.mean, dataset.std)
-    xq = normalize(task.heldout_x, dataset.mean, dataset.std)
-    ys, yq = task.train_y, task.heldout_y
+    dev = next(model.parameters()).device  # the episode's images go where the network is
+    xs = normalize(task.train_x.to(dev), dataset.mean, dataset.std)
+    xq = normalize(task.heldout_x.to(dev), dataset.mean, dataset.std)
+    ys, yq = task.train_y.to(dev), task.heldout_y.to(dev)
     budgets = sorted(set(settings.steps))
     out: dict[int, float] = {}
     if 0 in budgets:
@@ -238,8 +239,11 @@ def _unit_first(arch: str, in_channels: int) -> int:
 
 def evaluate(dataset: ImageDataset, settings: EvalSettings, methods: dict[str, Builder], *,
              progress: Callable[[str, int, int], None] | None = None,
-             observer: Callable[[str, int, int, Task], None] | None = None) -> dict:
+             observer: Callable[[str, int, int, Task], None] | None = None,
+             device: torch.device | str = "cpu") -> dict:
     """Run every method on the same episodes; returns ``{"results": [...], "settings": {...}}``.
+
+    Networks are built on the CPU from the same generators, then fine-tuned on ``device``.
 
     Each result: method, shots, steps, mean, ci95 (accuracies in [0, 1]) and the number of episodes.
     ``observer(method, shots, episode, task)`` sees every episode a method is given (tests use it).
@@ -254,7 +258,7 @@ def evaluate(dataset: ImageDataset, settings: EvalSettings, methods: dict[str, B
                 if observer is not None:
                     observer(name, shots, e, task)
                 gen = torch_generator(settings.seed, "init", shots, e)  # paired: every method draws the same init
-                model = build(gen)
+                model = build(gen).to(device)
                 for k, a in run_episode(model, task, dataset, settings, gen).items():
                     accs[k].append(a)
                 if progress is not None:

@@ -134,6 +134,9 @@ class GenerationCompleted(Event):
     elite_fitness: float
     seconds: float
     images_per_s: float
+    # Where the wall time went (``engine.timing``): wall, train, host, wait in seconds; on CUDA also peak_mem
+    # (bytes) and, with pynvml, gpu_util (percent). None in logs written before it existed.
+    timing: dict[str, float] | None = None
 
 
 @_event

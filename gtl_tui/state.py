@@ -73,6 +73,7 @@ class GenerationStats:
     elite_fitness: float
     seconds: float
     images_per_s: float
+    timing: dict[str, float] | None = None  # wall/train/host/wait seconds (peak_mem, gpu_util on CUDA), if logged
 
 
 class Mutation(NamedTuple):
@@ -329,7 +330,7 @@ class RunState:
     def _generation_completed(self, ev: GenerationCompleted) -> None:
         self.stats[ev.generation] = GenerationStats(
             ev.generation, ev.best, ev.mean, ev.worst, ev.std, ev.diversity, ev.best_id, ev.elite_id,
-            ev.elite_fitness, ev.seconds, ev.images_per_s)
+            ev.elite_fitness, ev.seconds, ev.images_per_s, ev.timing)
         self._changes.individuals.update(self.rank_generation(ev.generation))
         self._changes.stats = True
 
@@ -466,6 +467,11 @@ class RunState:
         if self.stats:
             return self.stats[max(self.stats)].images_per_s
         return None
+
+    @property
+    def last_timing(self) -> dict[str, float] | None:
+        """The wall-time split of the last completed generation (None in logs without one)."""
+        return self.stats[max(self.stats)].timing if self.stats else None
 
     def best(self) -> Individual | None:
         """The fittest individual evaluated so far (the elite of the last completed generation if known)."""

@@ -55,9 +55,16 @@ class LifeContext:
                          heldout_per_class=t.heldout_per_class, generator=g)
 
 
-def born(ctx: LifeContext, genome: Genome) -> GeneNet:
-    """A fresh network of the ancestry architecture, carrying the genome's learngene when it has one."""
-    model = ctx.new_model(len(genome.task), torch_generator(ctx.cfg.run.seed, "init", genome.id))
+def fresh_model(ctx: LifeContext, genome: Genome) -> GeneNet:
+    """The genome's network before inheritance: its random init depends on (seed, id) and its task's size only,
+    so it can be built before its parent is known (the population trainer prepares it ahead)."""
+    return ctx.new_model(len(genome.task), torch_generator(ctx.cfg.run.seed, "init", genome.id))
+
+
+def born(ctx: LifeContext, genome: Genome, fresh: GeneNet | None = None) -> GeneNet:
+    """A fresh network of the ancestry architecture (``fresh`` when built ahead by :func:`fresh_model`),
+    carrying the genome's learngene when it has one."""
+    model = fresh if fresh is not None else fresh_model(ctx, genome)
     if genome.gene is not None:
         lg = ctx.cfg.learngene
         inherit(model, genome.gene, nongene_init=lg.nongene_init, nongene_scale=lg.nongene_scale)

@@ -6,6 +6,7 @@ requests at safe points (``engine.signals``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -31,6 +32,7 @@ from engine.learngene import Learngene, extract, random_channels, save_learngene
 from engine.models import create_model, model_from_state
 from engine.seeding import numpy_generator, torch_generator
 from engine.signals import RunSignals
+from engine.timing import GenerationClock
 
 LEARNGENES_DIR = "learngenes"
 #: The best learngene of generation 0, exported once when that generation completes.
@@ -41,7 +43,11 @@ class Evolution:
     """A GTL run in ``run_dir``: fresh, or continued from its latest checkpoint."""
 
     def __init__(self, cfg: Config, run_dir: Path, *, dataset: ImageDataset, device: torch.device,
-                 writer: ev.EventWriter, signals: RunSignals | None = None, trainer: Trainer | None = None):
+                 writer: ev.EventWriter, signals: RunSignals | None = None, trainer: Trainer | None = None,
+                 prefetch: bool | None = None):
+        """``prefetch``: prepare each generation's individuals (fresh networks, tasks, task data) while the one
+        before trains, when the trainer can (``Trainer.prepare``); default on, off with ``GTL_PREFETCH=0``. The
+        results are the same either way (every draw comes from its own (seed, purpose, id) generator)."""
         from engine.data.tasks import partition_classes
 
         self.cfg, self.run_dir, self.writer = cfg, Path(run_dir), writer
@@ -69,6 +75,12 @@ class Evolution:
         self.current_individual = 0
         self._saver = ThreadPoolExecutor(1, thread_name_prefix="gtl-checkpoint")
         self._saving: Future[None] | None = None
+        if prefetch is None:
+            prefetch = os.environ.get("GTL_PREFETCH", "1") != "0"
+        self._prefetch_on = prefetch and callable(getattr(self.trainer, "prepare", None))
+        self._prefetcher = ThreadPoolExecutor(1, thread_name_prefix="gtl-prefetch") if self._prefetch_on else None
+        self._prefetching: Future[None] | None = None
+        self.clock: GenerationClock | None = None
 
     # ----------------------------------------------------------------------------------------- run
     def run(self) -> ev.RunFinished:
@@ -83,6 +95,7 @@ class Evolution:
         from engine.signals import StopRequested
 
         try:
+            self.clock = GenerationClock(self.ctx.device)
             if not self.genomes and self.generation == 0:
                 self.genomes = self._first_generation()
             while self.generation < cfg.evolution.generations:
@@ -97,6 +110,10 @@ class Evolution:
                 self._wait_for_checkpoint()
             finally:
                 self._saver.shutdown()
+                if self._prefetcher is not None:  # a preparation in flight ends by itself (seconds at most)
+                    self._prefetcher.shutdown(wait=True, cancel_futures=True)
+                if self.clock is not None:
+                    self.clock.close()
                 self.trainer.close()
         best = self.elite or {}
         return self.writer.emit(ev.RunFinished(status=status, best_id=best.get("id"),
@@ -134,6 +151,9 @@ class Evolution:
             self.individuals[gm.id] = {"parent": gm.parent, "generation": g, "fitness": None,
                                        "mutations": gm.mutations}
         self.current_individual = 0
+        self._await_prefetch()  # this generation's preparation (submitted while the previous one trained)
+        if self._prefetch_on:  # the next one's, once this one's births are done and its training has begun
+            self.trainer.on_training_start = lambda: self._prefetch(g + 1)
 
         def on_start(gm: Genome) -> None:
             self.writer.emit(ev.IndividualStarted(id=gm.id, generation=g))
@@ -145,8 +165,13 @@ class Evolution:
                 lifetime_fitness=r.lifetime_fitness, critic_fitness=r.critic_fitness, train_loss=r.train_loss,
                 images=r.images))
 
+        t_train = time.perf_counter()
         results = self.trainer.train_generation(self.genomes, on_start=on_start, on_done=on_done,
                                                 safe_point=self.signals.safe_point)
+        # the trainer's own measure of its device work where it has one (CUDA events), else the whole call
+        train_s = getattr(self.trainer, "last_train_seconds", None)
+        if train_s is None:
+            train_s = time.perf_counter() - t_train
         self.signals.safe_point()
         fitness = [r.fitness for r in results]
         for gm, r in zip(self.genomes, results, strict=True):
@@ -165,8 +190,10 @@ class Evolution:
                  "std": statistics.pstdev(fitness), "diversity": jaccard_diversity([gm.channels for gm in self.genomes]),
                  "best_id": best.id, "elite_id": self.elite["id"], "elite_fitness": self.elite["fitness"]}
         self.history.append(stats)
+        timing = self.clock.split(train_s) if self.clock is not None else None
         self.writer.emit(ev.GenerationCompleted(**stats, seconds=round(seconds, 3),
-                                                images_per_s=round(sum(r.images for r in results) / seconds, 1)))
+                                                images_per_s=round(sum(r.images for r in results) / seconds, 1),
+                                                timing=timing))
         with self._lock:
             self.last_genes = own_genes
             self.genomes = children
@@ -232,7 +259,32 @@ class Evolution:
         """Block until the checkpoint being written is on disk; its error, if any, is raised here."""
         saving, self._saving = self._saving, None
         if saving is not None:
-            saving.result()
+            if self.clock is not None:
+                with self.clock.waiting():
+                    saving.result()
+            else:
+                saving.result()
+
+    # ----------------------------------------------------------------------------------------- prefetch
+    def _prefetch(self, generation: int) -> None:
+        """Start preparing ``generation`` (the next one) in the background while this one trains: its ids are
+        known (``next_id`` onwards, one per member), and so are their tasks, fresh networks and task data, which
+        depend only on (seed, id). Only the inheritance waits for this generation's results."""
+        if not self._prefetch_on or generation >= self.cfg.evolution.generations:
+            return
+        ids = range(self.next_id, self.next_id + self.cfg.evolution.population)
+
+        def prepare() -> None:
+            self.trainer.prepare([(gid, self._sample_task(gid)) for gid in ids])
+
+        self._prefetching = self._prefetcher.submit(prepare)
+
+    def _await_prefetch(self) -> None:
+        """Wait for the preparation in flight (counted as waiting); its error, if any, is raised here."""
+        pending, self._prefetching = self._prefetching, None
+        if pending is not None:
+            with self.clock.waiting() if self.clock is not None else contextlib.nullcontext():
+                pending.result()
 
     def _checkpoint_contents(self) -> tuple[dict[str, Any], dict[str, Learngene]]:
         """A snapshot of the evolution state (JSON) and the learngenes a continued run needs."""
@@ -337,3 +389,4 @@ class Evolution:
             self.writer.emit(ev.LearngeneExported(path=str(weights), individual=ind, fitness=fitness,
                                                   fraction=round(gene.fraction, 5), reason=reason))
         return weights, meta
+

@@ -100,9 +100,11 @@ class GeneNet(nn.Module):
     def reset_head(self, num_classes: int, generator: torch.Generator | None = None) -> None:
         """Replace the classifier with a fresh ``num_classes``-way one, initialised from ``generator``."""
         old = self.head
-        head = nn.Linear(self.feature_dim, num_classes, device=old.weight.device, dtype=old.weight.dtype)
-        init_linear(head, _generator(generator, old.weight.device))
-        self.head = head
+        gen = _generator(generator, old.weight.device)
+        # drawn on the generator's device (a CPU generator gives the same head to a network on a GPU)
+        head = nn.Linear(self.feature_dim, num_classes, device=gen.device, dtype=old.weight.dtype)
+        init_linear(head, gen)
+        self.head = head.to(old.weight.device)
 
 
 def _generator(generator: torch.Generator | None, device: torch.device | str = "cpu") -> torch.Generator:

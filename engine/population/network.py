@@ -148,7 +148,8 @@ class PopulationNet(nn.Module):
                 continue
             n = self._shapes[k][0]
             for i, s in enumerate(states):  # straight into slice i: no stacked copy on the host
-                dst[i * n:(i + 1) * n].copy_(s[k])
+                src = s[k]  # from page-locked memory (networks prepared ahead on CUDA) without blocking the host
+                dst[i * n:(i + 1) * n].copy_(src, non_blocking=src.is_pinned())
 
     @torch.no_grad()
     def states(self) -> list[dict[str, Tensor]]:

@@ -10,6 +10,7 @@ import copy
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,11 @@ import torch
 
 from engine.data.tasks import Task
 from engine.evolution.individual import Genome, LifeResult
-from engine.evolution.lifetime import LifeContext, _combine, _cpu_state, born, critic_score
+from engine.evolution.lifetime import LifeContext, _combine, _cpu_state, born, critic_score, fresh_model
 from engine.evolution.trainers import OnDone, OnStart
 from engine.learngene import extract, gene_masks
 from engine.models import GeneNet
-from engine.population.batches import population_data
+from engine.population.batches import PopulationData, population_data
 from engine.population.network import PopulationNet
 from engine.population.train import (
     PopulationStep,
@@ -32,6 +33,7 @@ from engine.population.train import (
     train_population,
 )
 from engine.seeding import torch_generator
+from engine.timing import DeviceTimer
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,27 @@ class PopulationTrainer:
         limit = ctx.cfg.run.max_population_chunk
         self.chunk: int | None = limit or None  # None: sized from free memory at the first generation
         self._steps: dict[tuple[int, int], PopulationStep] = {}  # (population, batch) -> net and its step
+        # What ``prepare`` built ahead for individuals not yet born: id -> (task classes, fresh network, task), and
+        # (ids of a chunk) -> its data on the device. Used only when they match what training asks for.
+        self._prepared: dict[int, tuple[list[int], GeneNet, Task]] = {}
+        self._prepared_data: dict[tuple[int, ...], tuple[list[list[int]], PopulationData]] = {}
+        self._prep_lock = threading.Lock()
+        self._side = torch.cuda.Stream(ctx.device) if ctx.device.type == "cuda" else None
+        self.timer = DeviceTimer(ctx.device)
+        self.last_train_seconds: float | None = None
+        self.on_training_start: Callable[[], None] | None = None
+        """Called once per generation when its first chunk starts training (the loop starts preparing the next
+        generation then, so that work does not compete with this generation's births)."""
+        self._training_started = False
+        """Seconds of training and scoring in the last ``train_generation`` (CUDA events on CUDA)."""
 
     # ----------------------------------------------------------------------------------------- protocol
     def train_generation(self, genomes: list[Genome], *, on_start: OnStart, on_done: OnDone,
                          safe_point: Callable[[], None]) -> list[LifeResult]:
         results: dict[int, LifeResult] = {}
         started: set[int] = set()
+        self.timer.reset()
+        self._training_started = False
         for group in self._batch_groups(genomes):
             pending = group
             while pending:
@@ -80,16 +97,101 @@ class PopulationTrainer:
                     on_done(gm, r)
                     results[gm.id] = r
                 pending = pending[len(chunk):]
+        self.last_train_seconds = self.timer.seconds()
+        with self._prep_lock:  # whatever was prepared and not used (a changed chunk size) is dropped
+            ids = {gm.id for gm in genomes}
+            for gid in [k for k in self._prepared if k in ids]:
+                del self._prepared[gid]
+            for key in [k for k in self._prepared_data if ids & set(k)]:
+                del self._prepared_data[key]
         return [results[gm.id] for gm in genomes]
 
     def close(self) -> None:
         self._steps.clear()
+        with self._prep_lock:
+            self._prepared.clear()
+            self._prepared_data.clear()
+
+    # ----------------------------------------------------------------------------------------- prefetch
+    def prepare(self, upcoming: list[tuple[int, list[int]]]) -> None:
+        """Build ahead, for individuals (id, task classes) of the next generation, everything that does not depend
+        on their parents: the fresh network (its random init), the task's images, and, once the chunk size is
+        known, each chunk's data on the device (batch schedules and augmentation draws). Called from a background
+        thread while the current generation trains; each piece comes from the same (seed, purpose, id) generators
+        as at birth, so using it changes nothing but the time. On CUDA the data goes up on a side stream and the
+        fresh networks are pinned, so their copies into the fused network do not block."""
+        ctx = self.ctx
+        cuda = ctx.device.type == "cuda"
+
+        def one(spec: tuple[int, list[int]]) -> tuple[int, tuple[list[int], GeneNet, Task]]:
+            gid, task = spec
+            probe = Genome(id=gid, generation=-1, parent=None, task=list(task), channels=[])
+            model = fresh_model(ctx, probe)
+            if cuda:  # page-locked: its copy into the fused network does not block the host
+                for t in list(model.parameters()) + list(model.buffers()):
+                    t.data = t.data.pin_memory()
+            return gid, (list(task), model, ctx.task_for(probe))
+
+        built = dict(self._map(one, upcoming))
+        with self._prep_lock:
+            self._prepared.update(built)
+        if self.chunk is None:  # chunk size not known before the first generation has been sized
+            return
+        probes = [Genome(id=gid, generation=-1, parent=None, task=list(task), channels=[]) for gid, task in upcoming]
+        for group in self._batch_groups(probes):
+            pending = group
+            while pending:
+                chunk = pending[:_balanced(len(pending), max(1, self.chunk))]
+                pending = pending[len(chunk):]
+                data = self._chunk_data(chunk, [built[gm.id][2] for gm in chunk])
+                with self._prep_lock:
+                    self._prepared_data[tuple(gm.id for gm in chunk)] = ([gm.task for gm in chunk], data)
+
+    def _chunk_data(self, chunk: list[Genome], tasks: list[Task]) -> PopulationData:
+        """The chunk's data on the device (on the side stream on CUDA, ready when ``_take_data`` hands it out)."""
+        ctx, cfg = self.ctx, self.ctx.cfg
+        lt = cfg.lifetime
+        gens = [torch_generator(cfg.run.seed, "lifetime", gm.id) for gm in chunk]
+
+        def make() -> PopulationData:
+            return population_data(tasks, gens, steps=lt.steps, batch_size=lt.batch_size, augment=cfg.data.augment,
+                                   mean=ctx.dataset.mean, std=ctx.dataset.std, device=ctx.device)
+
+        if self._side is None:
+            return make()
+        with torch.cuda.stream(self._side):
+            data = make()
+        return data
+
+    def _take_data(self, chunk: list[Genome]) -> PopulationData | None:
+        """The prepared data of exactly this chunk (same ids, same tasks), made safe to use on this stream."""
+        with self._prep_lock:
+            entry = self._prepared_data.pop(tuple(gm.id for gm in chunk), None)
+        if entry is None or entry[0] != [gm.task for gm in chunk]:
+            return None
+        data = entry[1]
+        if self._side is not None:
+            main = torch.cuda.current_stream(self.ctx.device)
+            main.wait_stream(self._side)
+            for t in vars(data).values():
+                if isinstance(t, torch.Tensor):
+                    t.record_stream(main)  # allocated on the side stream, used and freed on this one
+        return data
+
+    def _map(self, fn, items):
+        workers = min(len(items), os.cpu_count() or 1, MAX_BIRTH_THREADS)
+        if workers <= 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(workers, thread_name_prefix="gtl-birth") as pool:
+            return list(pool.map(fn, items))
 
     def _shrink(self, failed: int) -> None:
         """Halve the chunk after ``failed`` networks did not fit (the chunk is retried from birth)."""
         self.chunk = max(1, failed // 2)
         log.warning("population chunk of %d networks did not fit in memory; trying %d", failed, self.chunk)
         self._steps.clear()
+        with self._prep_lock:
+            self._prepared_data.clear()
         if self.ctx.device.type == "cuda":
             torch.cuda.empty_cache()
 
@@ -143,18 +245,19 @@ class PopulationTrainer:
 
     def _births(self, chunk: list[Genome]) -> tuple[list[GeneNet], list[Task]]:
         """Every individual's network at birth and its task, built on the host by a few threads (each from its
-        own generators, so the result does not depend on the threads)."""
+        own generators, so the result does not depend on the threads). A fresh network and task prepared ahead
+        (``prepare``) only receive the learngene here: ``born`` is that fresh network plus ``inherit``."""
         ctx = self.ctx
+        with self._prep_lock:
+            ready = {gm.id: self._prepared.pop(gm.id) for gm in chunk if gm.id in self._prepared}
 
         def one(gm: Genome) -> tuple[GeneNet, Task]:
-            return born(ctx, gm), ctx.task_for(gm)
+            pre = ready.get(gm.id)
+            if pre is None or pre[0] != gm.task:
+                return born(ctx, gm), ctx.task_for(gm)
+            return born(ctx, gm, fresh=pre[1]), pre[2]
 
-        workers = min(len(chunk), os.cpu_count() or 1, MAX_BIRTH_THREADS)
-        if workers <= 1:
-            pairs = [one(gm) for gm in chunk]
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="gtl-birth") as pool:
-                pairs = list(pool.map(one, chunk))
+        pairs = self._map(one, chunk)
         return [m for m, _ in pairs], [t for _, t in pairs]
 
     def _train_chunk(self, chunk: list[Genome], on_start: OnStart, started: set[int],
@@ -168,9 +271,11 @@ class PopulationTrainer:
                 on_start(gm)
         models, tasks = self._births(chunk)
         births = None if cfg.evolution.lamarckian else [_cpu_state(m) for m in models]
-        gens = [torch_generator(cfg.run.seed, "lifetime", gm.id) for gm in chunk]
-        data = population_data(tasks, gens, steps=lt.steps, batch_size=lt.batch_size, augment=cfg.data.augment,
-                               mean=ctx.dataset.mean, std=ctx.dataset.std, device=ctx.device)
+        data = self._take_data(chunk)
+        if data is None:
+            gens = [torch_generator(cfg.run.seed, "lifetime", gm.id) for gm in chunk]
+            data = population_data(tasks, gens, steps=lt.steps, batch_size=lt.batch_size, augment=cfg.data.augment,
+                                   mean=ctx.dataset.mean, std=ctx.dataset.std, device=ctx.device)
         step = self._step_for(models, data.batch)
         factors = None
         if lt.gene_lr_scale != 1.0 and any(gm.gene is not None for gm in chunk):
@@ -178,8 +283,13 @@ class PopulationTrainer:
             factors = step.net.grouped([{n: 1.0 - (1.0 - lt.gene_lr_scale) * mk.float() for n, mk in m.items()}
                                         for m in masks])
         opt = make_optimizer(step.net, lr=lt.lr, momentum=lt.momentum, weight_decay=lt.weight_decay)
-        loss = train_population(step, data, opt, grad_factors=factors, safe_point=safe_point)
-        correct = population_correct(step.net, data, self.precision)
+        if not self._training_started:
+            self._training_started = True
+            if self.on_training_start is not None:
+                self.on_training_start()
+        with self.timer.section():
+            loss = train_population(step, data, opt, grad_factors=factors, safe_point=safe_point)
+            correct = population_correct(step.net, data, self.precision)
         # the only host reads of the chunk: after its last step
         losses, correct_l, held = loss.tolist(), correct.tolist(), data.heldout_n.tolist()
         states = step.net.states()

@@ -72,6 +72,13 @@ class RunHeader(Widget):
         line.append(f"  ETA {fmt.duration(state.eta)}")
         ips = state.images_per_s
         line.append(f"  {ips:,.0f} img/s" if ips is not None else "  - img/s")
+        timing = state.last_timing
+        if timing and width >= 100 and timing.get("wall"):  # the last generation's split (engine.timing)
+            line.append(f"  train {100 * timing.get('train', 0.0) / timing['wall']:.0f}%")
+            if timing.get("peak_mem"):
+                line.append(f"  mem {timing['peak_mem'] / 2**30:.1f}G")
+            if timing.get("gpu_util") is not None:
+                line.append(f"  gpu {timing['gpu_util']:.0f}%")
         # Each line is cut to the width, never wrapped: a wrapped first line would push the state line out of the
         # header's two rows (a resumed run at 80 columns showed "resumed at gen 4" and nothing else).
         for part in (top, line):

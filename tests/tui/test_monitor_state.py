@@ -10,6 +10,7 @@ from fakes import FakeEngine, make_run, short_dir
 
 from engine.events import (
     EVENTS_FILE,
+    GenerationCompleted,
     GenerationStarted,
     IndividualBorn,
     IndividualEvaluated,
@@ -216,3 +217,19 @@ def test_a_finished_run_continued_for_more_generations_runs_again():
                   GenerationStarted(generation=3, seq=seq + 1, t=t + 1)])
     assert st.status == "running" and st.generations == 5 and st.generations_done == 3
     assert st.stats.keys() == {0, 1, 2} and st.eta is not None and st.eta > 0
+
+
+def test_the_header_shows_the_timing_split_when_the_log_has_one():
+    from gtl_tui.widgets.header import RunHeader
+
+    events = scripted_run(population=4, generations=2)
+    plain = RunHeader.render_state(folded(events), width=140).plain
+    assert "train " not in plain and "mem " not in plain  # an old log: nothing invented
+    done = [i for i, e in enumerate(events) if isinstance(e, GenerationCompleted)]
+    events[done[-1]] = dataclasses.replace(events[done[-1]], timing={
+        "wall": 5.0, "train": 4.8, "host": 0.15, "wait": 0.05, "peak_mem": 7.5 * 2**30, "gpu_util": 97.0})
+    st = folded(events)
+    assert st.last_timing["train"] == 4.8
+    plain = RunHeader.render_state(st, width=140).plain
+    assert "train 96%" in plain and "mem 7.5G" in plain and "gpu 97%" in plain
+    assert "train 96%" not in RunHeader.render_state(st, width=80).plain  # narrow: the essentials only

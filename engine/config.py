@@ -272,13 +272,32 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def _closest_field(loc: tuple[Any, ...]) -> str | None:
+    """The known section or key nearest to a misspelt one (``evolution.populaton`` -> ``evolution.population``)."""
+    import difflib
+
+    model: Any = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if annotation is None:
+            return None
+        model = next((a for a in (annotation, *getattr(annotation, "__args__", ())) if isinstance(a, type)
+                      and issubclass(a, BaseModel)), None)
+        if model is None:
+            return None
+    match = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return ".".join([*map(str, loc[:-1]), match[0]]) if match else None
+
+
 def _format_error(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         kind = "section" if len(first["loc"]) == 1 else "key"
-        return f"{loc}: unknown {kind}"
+        guess = _closest_field(first["loc"])
+        return f"{loc}: unknown {kind}" + (f" (did you mean {guess}?)" if guess else "")
     msg = msg.removeprefix("Value error, ")
     got = first.get("input")
     if first["type"] not in ("value_error",) and not isinstance(got, dict) and loc:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,9 @@ def test_defaults_have_descriptions():
     for section_name, section in Config.model_fields.items():
         if section_name == "name":
             continue
-        for fname, field in section.annotation.model_fields.items():
+        model = next(a for a in (section.annotation, *getattr(section.annotation, "__args__", ()))
+                     if hasattr(a, "model_fields"))  # an optional section: NotifyConfig | None
+        for fname, field in model.model_fields.items():
             assert field.description, f"{section_name}.{fname} has no description"
 
 
@@ -86,3 +89,16 @@ def test_relative_data_root_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_config(None, ["data.dataset='cifar-fs'", "data.root='data'"])
     assert cfg.data.root == str(tmp_path / "data")
+
+
+def test_a_misspelt_key_or_section_gets_a_suggestion():
+    from engine.config import ConfigError, load_config
+
+    for override, hint in (("evolution.populaton=8", "did you mean evolution.population?"),
+                           ("evolutoin.population=8", "did you mean evolution?"),
+                           ("notify.comand='x'", "did you mean notify.command?")):
+        with pytest.raises(ConfigError, match=re.escape(hint)):
+            load_config(None, [override])
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["evolution.zzzzzz=1"])
+    assert "did you mean" not in str(err.value)

@@ -96,7 +96,7 @@ def test_a_misspelt_key_or_section_gets_a_suggestion():
 
     for override, hint in (("evolution.populaton=8", "did you mean evolution.population?"),
                            ("evolutoin.population=8", "did you mean evolution?"),
-                           ("notify.comand='x'", "did you mean notify.command?")):
+                           ("lifetime.stesp=5", "did you mean lifetime.steps?")):
         with pytest.raises(ConfigError, match=re.escape(hint)):
             load_config(None, [override])
     with pytest.raises(ConfigError) as err:

@@ -71,12 +71,15 @@ def extend_run(run_dir: str | Path, generations: int) -> Config:
     Only ``evolution.generations`` changes (it decides no generation's computation); the run's config is
     rewritten atomically. Raises RunDirError when the run has already completed that many generations.
     """
-    from engine.checkpoint import latest_checkpoint, load_checkpoint
+    from engine.checkpoint import load_latest_valid
 
     run_dir = check_run_dir(run_dir)
     cfg = load_run_config(run_dir)
-    path = latest_checkpoint(run_dir)
-    done = load_checkpoint(path)[0]["generation"] if path is not None else 0
+    try:
+        found = load_latest_valid(run_dir)
+    except ValueError as err:
+        raise RunDirError(str(err)) from None
+    done = found[1]["generation"] if found is not None else 0
     if generations <= done:
         raise RunDirError(f"{run_dir} has completed {done} generations; --generations must be more than that")
     new = cfg.with_generations(generations)

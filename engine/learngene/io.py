@@ -17,6 +17,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from engine.atomic import write_atomic
+from engine.integrity import all_finite
 from engine.learngene.gene import Learngene, check_tensors
 from engine.models import available_models
 
@@ -44,6 +45,8 @@ def save_learngene(gene: Learngene, path: str | Path, manifest: dict[str, Any]) 
         ValueError: the gene is inconsistent, or the manifest is not JSON-serialisable.
     """
     check_tensors(gene)
+    if not all_finite(gene.tensors):
+        raise ValueError("the learngene holds NaN or infinite weights; refusing to write it")
     st_path, json_path = _paths(path)
     st_path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in gene.tensors.items()}

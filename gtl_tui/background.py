@@ -57,7 +57,8 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
     """
     run_dir = Path(run_dir).expanduser().resolve()
     try:
-        with open(run_dir / LOG_FILE, "ab") as log:
+        log_fd = os.open(run_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # owner-only
+        with open(log_fd, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "engine.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env=_engine_env(), close_fds=True)

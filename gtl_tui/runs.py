@@ -201,7 +201,8 @@ def find_runs(runs_dir: str | Path) -> list[RunInfo]:
         raise RunError(f"{root}: no such runs directory" if not root.exists() else f"{root}: not a directory")
     if is_run_dir(root):  # a run directory itself: list just that run
         return [read_run(root)]
-    runs = [read_run(d) for d in sorted(root.iterdir()) if is_run_dir(d)]
+    # hidden names are run directories still being built (engine.runner.create_run_dir), never runs
+    runs = [read_run(d) for d in sorted(root.iterdir()) if not d.name.startswith(".") and is_run_dir(d)]
     return sorted(runs, key=lambda r: (r.updated or 0.0, r.name))
 
 

@@ -90,7 +90,7 @@ class ControlClient:
         line, self._buf = self._buf.split(b"\n", 1)
         try:
             return json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ControlError(f"malformed reply from the engine: {line[:200]!r}") from None
 
     def close(self) -> None:

@@ -218,7 +218,7 @@ def parse_line(line: str | bytes) -> Event | None:
         if not isinstance(d, dict):
             return None
         return event_from_dict(d)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: a line of 5,000 '[' (too deep)
         return None
 
 

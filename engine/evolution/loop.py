@@ -111,6 +111,7 @@ class Evolution:
         ratio = self.cfg.learngene.ratio
         genomes = []
         for _ in range(self.cfg.evolution.population):
+            self.signals.safe_point()  # a stop (SIGTERM) is honoured during births too, not only in training
             gid = self._new_id()
             channels = random_channels(self.spec.widths, ratio, torch_generator(self.cfg.run.seed, "gene0", gid))
             genomes.append(Genome(id=gid, generation=0, parent=None, task=self._sample_task(gid), channels=channels))
@@ -214,6 +215,7 @@ class Evolution:
                                    channels=self.elite_gene.channels, gene=self.elite_gene))
         m, lg = cfg.mutation, cfg.learngene
         for t in tournaments:
+            self.signals.safe_point()  # births honour a stop too (the generation is recomputed on resume)
             parent = self.genomes[t.winner]
             gid = self._new_id()
             channels, records = mutate_channels(

@@ -161,6 +161,31 @@ def extend_run(run_dir: str | Path, generations: int) -> Config:
     return new
 
 
+#: Temporary files of an atomic write (``engine.atomic``: ``.NAME.RANDOM.tmp``; checkpoints: ``.NAME.tmpPID``).
+_ORPHAN = re.compile(r"^\..+\.tmp\d*$")
+
+
+def clean_orphans(run_dir: Path) -> list[Path]:
+    """Remove the temporary files that writes killed midway left in the run directory; returns them.
+
+    Only called by the process that runs the evolution (it owns the run), before it writes anything: no write
+    of its own can be in flight, and every finished write has renamed its temporary file away."""
+    removed = []
+    for d in (run_dir, run_dir / "checkpoints", run_dir / "learngenes"):
+        try:
+            entries = list(d.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            if _ORPHAN.match(p.name) and p.is_file() and not p.is_symlink():
+                try:
+                    p.unlink()
+                except OSError:
+                    continue
+                removed.append(p)
+    return removed
+
+
 def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
                listeners: list[Callable[[ev.Event], None]] | None = None,
                on_evolution: Callable[[object], None] | None = None) -> ev.RunFinished:
@@ -175,6 +200,7 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
 
     run_dir = check_run_dir(run_dir)
     cfg = load_run_config(run_dir)
+    clean_orphans(run_dir)
     writer = ev.EventWriter(run_dir / ev.EVENTS_FILE)
     for fn in listeners or []:
         writer.add_listener(fn)

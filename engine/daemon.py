@@ -147,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     code = 1
     try:
         from engine.config import ConfigError
+        from engine.data import DataError
         from engine.runner import RunDirError, run_in_dir
 
         try:
             finished = run_in_dir(run_dir, signals=signals, listeners=[_log_event],
                                   on_evolution=server.set_evolution)
-        except (ConfigError, RunDirError) as err:
+        except (ConfigError, RunDirError, DataError) as err:  # one line in engine.log; the log has run_finished
             print(f"error: {err}", file=sys.stderr)
             code = 2
         else:

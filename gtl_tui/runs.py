@@ -17,7 +17,7 @@ from typing import Any
 
 import tomllib
 
-from engine.control_client import SOCKET_NAME, ControlClient, ControlError
+from engine.control_client import SOCKET_NAME, ControlBusy, ControlError, send
 from engine.daemon import PID_FILE, live_engine_pid
 from engine.events import EVENTS_FILE, Event, GenerationCompleted, RunFinished, RunStarted, parse_line
 
@@ -148,8 +148,9 @@ def engine_status(run_dir: Path, timeout: float = 3.0) -> dict[str, Any] | None:
     if not (run_dir / SOCKET_NAME).exists():
         return None
     try:
-        with ControlClient(run_dir, timeout=timeout) as c:
-            return c.request("status")
+        return send(run_dir, "status", timeout=timeout)
+    except ControlBusy:  # it answers, but every client slot is taken: controllable, state unknown
+        return {"state": "running", "busy": True}
     except ControlError:
         return None
 

@@ -153,7 +153,7 @@ class Evolution:
                 images=r.images))
 
         results = self.trainer.train_generation(self.genomes, on_start=on_start, on_done=on_done,
-                                                safe_point=self.signals.safe_point)
+                                                safe_point=self._safe_point)
         self.signals.safe_point()
         for gm, r in zip(self.genomes, results, strict=True):
             self._check_finite(gm, r)
@@ -251,6 +251,14 @@ class Evolution:
             self.writer.emit(ev.CheckpointSaved(generation=generation, path=str(path.relative_to(self.run_dir))))
 
         self._saving = self._saver.submit(write)
+
+    def _safe_point(self) -> None:
+        """The trainers' safe point: pause or stop requests, and a checkpoint write that failed in the background
+        (a full disk) fails the run now, in the generation it was written beside, not when that one ends."""
+        self.signals.safe_point()
+        saving = self._saving
+        if saving is not None and saving.done() and saving.exception() is not None:
+            self._wait_for_checkpoint()
 
     def _wait_for_checkpoint(self) -> None:
         """Block until the checkpoint being written is on disk; its error, if any, is raised here."""

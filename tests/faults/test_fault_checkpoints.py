@@ -112,3 +112,19 @@ def test_an_individual_whose_weights_blow_up_scores_zero_and_passes_on_a_finite_
     text = (run_dir / ev.EVENTS_FILE).read_text()
     assert ":NaN" not in text and "Infinity," not in text and ":Infinity" not in text
     json.loads(text.splitlines()[0])
+
+
+def test_a_failed_checkpoint_write_fails_the_run_in_the_generation_it_was_written_beside(tmp_path, monkeypatch):
+    import engine.evolution.loop as loop
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(loop, "save_checkpoint", full_disk)
+    run_dir = create_run_dir(load_config(None, TINY), tmp_path, "full")
+    with pytest.raises(OSError, match="No space left"):
+        run_in_dir(run_dir)
+    events = _events(run_dir)
+    assert events[-1].kind == "run_finished" and "No space left" in events[-1].error
+    # checkpoint 0 failed while generation 1 trained: generation 1 never completes
+    assert not any(isinstance(e, ev.GenerationCompleted) and e.generation == 1 for e in events)

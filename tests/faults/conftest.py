@@ -6,12 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-TINY = [
-    "evolution.population=4", "evolution.generations=3", "lifetime.steps=6", "lifetime.batch_size=16",
-    "data.glyph_classes=20", "data.glyph_images_per_class=20", "model.width=0.25", "run.device='cpu'",
-    "run.threads=1",
-]
+from fault_helpers import TINY
 
 
 @pytest.fixture(scope="session")

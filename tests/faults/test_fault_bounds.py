@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fault_helpers import TINY
 
 from engine.bounds import check_memory, estimate
 from engine.config import ConfigError, load_config
-
-from conftest import TINY
 
 
 @pytest.mark.parametrize("override,field", [

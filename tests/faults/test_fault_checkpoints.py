@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from fault_helpers import TINY
 
 from engine import events as ev
 from engine.config import ConfigError, load_config
 from engine.learngene import load_learngene, save_learngene
 from engine.runner import create_run_dir, run_in_dir
-
-from conftest import TINY
 
 
 def _events(run_dir: Path) -> list[ev.Event]:

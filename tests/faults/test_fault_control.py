@@ -13,14 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
+from fault_helpers import TINY
 from typer.testing import CliRunner
 
 from engine import events as ev
 from engine.control_server import MAX_CLIENTS, ControlServer
 from engine.daemon import acquire_lock
 from engine.signals import RunSignals
-
-from conftest import TINY
 
 
 @pytest.fixture

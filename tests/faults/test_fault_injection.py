@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from fault_helpers import TINY
 
 from engine import events as ev
 from engine.config import load_config
 from engine.learngene import load_learngene
 from engine.runner import create_run_dir
-
-from conftest import TINY
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from fault_helpers import TINY
 from typer.testing import CliRunner
 
 from engine.config import load_config
 from engine.runner import RunDirError, create_run_dir, load_run_config
-
-from conftest import TINY
 
 
 def test_a_failed_creation_leaves_nothing_behind(tmp_path, monkeypatch):

@@ -11,8 +11,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from engine import events as ev
 from engine.control_server import ControlServer
 from engine.signals import RunSignals

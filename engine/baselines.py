@@ -95,23 +95,45 @@ def save_pretrained(model: GeneNet, path: str | Path, settings: PretrainSettings
     return st, js
 
 
+def _check_manifest(manifest: dict[str, Any], where: Path) -> None:
+    """Every field :func:`load_pretrained` builds a network from, checked for type and range first: a tampered
+    manifest (a width of 1e9, a million classes) must give one line, not a traceback or an endless allocation."""
+    from engine.models import available_models
+
+    s = manifest.get("settings")
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{where}: pretrained manifest field {what} is missing or out of range")
+
+    if not isinstance(s, dict):
+        raise bad("'settings'")
+    if s.get("arch") not in available_models():
+        raise ValueError(f"{where}: unknown architecture {s.get('arch')!r}; available: {', '.join(available_models())}")
+    w = s.get("width")
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w <= 8:
+        raise bad("'settings.width' (0 < width <= 8)")
+    for key, lo, hi in (("num_classes", 1, 100_000), ("in_channels", 1, 64), ("image_size", 8, 512)):
+        v = manifest.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise bad(f"{key!r} ({lo}..{hi})")
+
+
 def load_pretrained(path: str | Path) -> tuple[GeneNet, dict[str, Any]]:
     """Read a network written by :func:`save_pretrained`. Raises ValueError on a missing or foreign file."""
+    from engine.integrity import MAX_WEIGHTS_BYTES, check_file, read_json_file
+
     st, js = _paths(path)
-    try:
-        manifest = json.loads(js.read_text())
-    except OSError as e:
-        raise ValueError(f"cannot read pretrained manifest {js}: {e.strerror or e}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{js}: not a valid JSON manifest ({e})") from None
+    manifest = read_json_file(js, "pretrained manifest")  # size-limited; too deep is a ValueError
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{js}: not a pretrained-network manifest (format is not {FORMAT!r})")
-    s = manifest["settings"]
+    s = manifest.get("settings")
+    _check_manifest(manifest, js)
+    check_file(st, MAX_WEIGHTS_BYTES, "pretrained weights")  # a regular file of bounded size, before reading
     model = create_model(s["arch"], manifest["num_classes"], width=s["width"], in_channels=manifest["in_channels"],
                          image_size=manifest["image_size"], generator=torch.Generator().manual_seed(0))
     try:
         state = load_file(str(st))
-    except (OSError, ValueError, RuntimeError) as e:
+    except Exception as e:  # OSError, or safetensors' own error on a damaged file
         raise ValueError(f"cannot read pretrained weights {st}: {e}") from None
     try:
         model.load_state_dict(state)

@@ -24,7 +24,8 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: lifetime.lr=inf (or nan) would train NaN genes; every number must be finite
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class RunConfig(_Section):
@@ -35,7 +36,7 @@ class RunConfig(_Section):
         "auto", description="'sequential' trains one network at a time; 'population' a whole generation at once "
         "(grouped convolutions); 'auto' picks population on CUDA, sequential on the CPU.")
     address: str | None = Field(None, description="Ray cluster address (backend = 'ray'); none starts a local Ray.")
-    ray_workers: int = Field(2, ge=1, description="Ray workers when starting a local Ray (backend = 'ray').")
+    ray_workers: int = Field(2, ge=1, le=4096, description="Ray workers when starting a local Ray (backend = 'ray').")
     ray_cpus_per_worker: float = Field(1.0, gt=0, description="CPU cores each Ray worker claims (its torch threads).")
     ray_gpus_per_worker: float = Field(
         1.0, ge=0, description="GPUs each Ray worker claims where the cluster has GPUs (0.5: two workers share "
@@ -211,6 +212,13 @@ class Config(_Section):
             raise ValueError(f"task.ways ({self.task.ways}) exceeds the {n} meta-train classes of {self.data.dataset}")
         if self.fitness.kind != "lifetime" and n is not None and n < 2 * self.task.ways:
             raise ValueError(f"critic fitness needs at least 2 x task.ways meta-train classes (have {n})")
+        return self
+
+    @model_validator(mode="after")
+    def _check_memory(self) -> Config:
+        from engine.bounds import check_memory  # local: keeps config import light
+
+        check_memory(self)  # sizes the machine cannot hold are refused before anything is built
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,14 @@ class ControlError(RuntimeError):
     """The engine could not be reached, or replied with an error."""
 
 
+class ControlBusy(ControlError):
+    """The engine serves as many control clients as it takes (idle monitors, say); a moment later it may not."""
+
+
+#: How long :func:`send` keeps retrying while the engine is busy.
+BUSY_WAIT_S = 3.0
+
+
 class ControlClient:
     """A connection to a run's engine. Use as a context manager or call ``close``."""
 
@@ -65,7 +74,11 @@ class ControlClient:
         """Send one request and return the reply; raises ControlError when the reply is an error."""
         reply = self.raw({"cmd": cmd, **args})
         if not reply.get("ok"):
-            raise ControlError(str(reply.get("error", "unknown error")))
+            error = str(reply.get("error", "unknown error"))
+            if reply.get("busy") or error.startswith("too many clients"):
+                raise ControlBusy(f"the engine is busy: {error} are connected to {self.path}; try again in a "
+                                  "moment")
+            raise ControlError(error)
         return reply
 
     def raw(self, request: dict[str, Any] | str | bytes) -> dict[str, Any]:
@@ -78,19 +91,25 @@ class ControlClient:
             data = request
         if not data.endswith(b"\n"):
             data += b"\n"
+        sent_error: OSError | None = None
         try:
             self._sock.sendall(data)
+        except (TimeoutError, OSError) as err:
+            # a busy engine replies "too many clients" at once and closes: that reply may still be readable
+            sent_error = err
+        try:
             while b"\n" not in self._buf:
                 chunk = self._sock.recv(65536)
                 if not chunk:
-                    raise ControlError("the engine closed the connection")
+                    raise ControlError(f"control channel error: {sent_error}" if sent_error else
+                                       "the engine closed the connection")
                 self._buf += chunk
         except (TimeoutError, OSError) as err:
-            raise ControlError(f"control channel error: {err}") from None
+            raise ControlError(f"control channel error: {sent_error or err}") from None
         line, self._buf = self._buf.split(b"\n", 1)
         try:
             return json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ControlError(f"malformed reply from the engine: {line[:200]!r}") from None
 
     def close(self) -> None:
@@ -103,7 +122,18 @@ class ControlClient:
         self.close()
 
 
-def send(run_dir: str | Path, cmd: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
-    """One request on a fresh connection."""
-    with ControlClient(run_dir, timeout=timeout) as c:
-        return c.request(cmd, **args)
+def send(run_dir: str | Path, cmd: str, timeout: float = 10.0, busy_wait: float = BUSY_WAIT_S,
+         **args: Any) -> dict[str, Any]:
+    """One request on a fresh connection; while the engine is busy (all its client slots taken), retried for up
+    to ``busy_wait`` seconds before :class:`ControlBusy` is raised."""
+    deadline = time.monotonic() + busy_wait
+    delay = 0.05
+    while True:
+        try:
+            with ControlClient(run_dir, timeout=timeout) as c:
+                return c.request(cmd, **args)
+        except ControlBusy:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)

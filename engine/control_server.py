@@ -154,7 +154,8 @@ class ControlServer:
             conn.settimeout(None)
             with self._clients_lock:
                 if len(self._clients) >= MAX_CLIENTS:
-                    self._send(conn, {"ok": False, "error": f"too many clients (at most {MAX_CLIENTS})"})
+                    self._send(conn, {"ok": False, "busy": True,
+                                      "error": f"too many clients (at most {MAX_CLIENTS})"})
                     conn.close()
                     continue
                 self._clients.add(conn)

@@ -34,7 +34,7 @@ CONFIG_FILE = "config.toml"
 def acquire_lock(run_dir: Path) -> int | None:
     """Lock ``engine.pid`` exclusively and write our pid into it; returns the fd to keep open, or None when
     another engine holds the lock."""
-    fd = os.open(run_dir / PID_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(run_dir / PID_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -147,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     code = 1
     try:
         from engine.config import ConfigError
-        from engine.runner import run_in_dir
+        from engine.data import DataError
+        from engine.runner import RunDirError, run_in_dir
 
         try:
             finished = run_in_dir(run_dir, signals=signals, listeners=[_log_event],
                                   on_evolution=server.set_evolution)
-        except ConfigError as err:
+        except (ConfigError, RunDirError, DataError) as err:  # one line in engine.log; the log has run_finished
             print(f"error: {err}", file=sys.stderr)
             code = 2
         else:

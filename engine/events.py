@@ -221,7 +221,7 @@ def parse_line(line: str | bytes) -> Event | None:
         if not isinstance(d, dict):
             return None
         return event_from_dict(d)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: a line of 5,000 '[' (too deep)
         return None
 
 
@@ -233,7 +233,8 @@ class EventWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair_torn_tail()
         self.seq = _last_seq(self.path) + 1
-        self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open for the run)
+        # owner-only (0600) like the run directory: another user of the server must not read the run
+        self._f = open(self.path, "a", encoding="utf-8", opener=_private)  # noqa: SIM115 (kept open for the run)
         self._listeners: list[Any] = []
         self._lock = threading.RLock()  # the control server emits (exports) from its own threads
 
@@ -267,6 +268,10 @@ class EventWriter:
         if not self._f.closed:
             self.sync()
             self._f.close()
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
 
 
 def _last_seq(path: Path) -> int:

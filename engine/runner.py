@@ -7,7 +7,10 @@ A run directory ``<runs dir>/<name>/`` holds ``config.toml`` (the resolved confi
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -21,6 +24,10 @@ from engine.config import Config, ConfigError, load_config
 from engine.signals import RunSignals
 
 CONFIG_FILE = "config.toml"
+#: Longest run name: file names stop at 255 bytes, and names get suffixes ("-1", temporary names).
+MAX_NAME = 200
+#: Suffix of a run directory being built (renamed to its name when complete; never listed or resumed).
+CREATING_SUFFIX = ".creating"
 
 
 class RunDirError(ValueError):
@@ -35,20 +42,71 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device(spec)
 
 
+def check_run_name(name: str) -> str:
+    """``name`` when it is usable as a run directory name: it must stay inside the runs directory (no '/', not
+    '.' or '..', not hidden) and fit a file name; raises RunDirError (one line) otherwise."""
+    if len(name) > MAX_NAME:
+        raise RunDirError(f"run name {name[:24]!r}... is {len(name)} characters long; at most {MAX_NAME}")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.startswith("."):
+        raise RunDirError(f"run name {name[:60]!r}: use letters, digits, '.', '_' and '-' only, not starting "
+                          "with '.'")
+    return name
+
+
 def create_run_dir(cfg: Config, runs_dir: str | Path = "runs", name: str | None = None) -> Path:
-    """Create ``<runs_dir>/<name>`` (default name: config name plus timestamp) and write the resolved config."""
-    name = name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        raise RunDirError(f"run name {name!r}: use letters, digits, '.', '_' and '-' only")
-    run_dir = Path(runs_dir).expanduser() / name
-    base, n = run_dir, 1
-    while run_dir.exists():  # never reuse a run directory
-        run_dir = base.with_name(f"{base.name}-{n}")
-        n += 1
-    (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "learngenes").mkdir()
-    (run_dir / CONFIG_FILE).write_text(cfg.to_toml())
+    """Create ``<runs_dir>/<name>`` (default name: config name plus timestamp) and write the resolved config.
+
+    The directory is built under a temporary hidden name and renamed when complete, so a failure (a full disk)
+    leaves no half run directory that could later be resumed with default settings. It is owner-only (0700):
+    another user on a shared server cannot read the log or reach the control socket inside.
+    """
+    name = check_run_name(name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    root = Path(runs_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise RunDirError(f"runs directory {root}: not a directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(f"runs directory {root}: cannot create it ({err.strerror or err})") from None
+    text = cfg.to_toml().encode()
+    tmp: Path | None = None
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name[:60]}.", suffix=CREATING_SUFFIX, dir=root))  # mode 0700
+        (tmp / "checkpoints").mkdir(mode=0o700)
+        (tmp / "learngenes").mkdir(mode=0o700)
+        fd = os.open(tmp / CONFIG_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, text)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        run_dir = root / name
+        base, n = run_dir, 1
+        while run_dir.exists() or run_dir.is_symlink():  # never reuse a run directory
+            run_dir = base.with_name(f"{base.name}-{n}")
+            n += 1
+        os.rename(tmp, run_dir)
+        tmp = None
+        _fsync_dir(root)
+    except OSError as err:
+        raise RunDirError(f"cannot create a run directory in {root}: {err.strerror or err}") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return run_dir
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def check_run_dir(run_dir: str | Path) -> Path:
@@ -61,8 +119,23 @@ def check_run_dir(run_dir: str | Path) -> Path:
     return p
 
 
+#: What every resolved config written by :func:`create_run_dir` holds at its top level.
+_RESOLVED_KEYS = ("name", "run", "evolution", "lifetime")
+
+
 def load_run_config(run_dir: str | Path) -> Config:
-    return load_config(check_run_dir(run_dir) / CONFIG_FILE)
+    """The run's resolved config; raises RunDirError when ``config.toml`` is empty or incomplete (a half-written
+    directory must never resume with default settings) and ConfigError when a value is invalid."""
+    import tomllib
+
+    path = check_run_dir(run_dir) / CONFIG_FILE
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = None
+    if not isinstance(data, dict) or any(k not in data for k in _RESOLVED_KEYS):
+        raise RunDirError(f"{path}: not a complete run config (empty or damaged); this run cannot be resumed")
+    return load_config(path)
 
 
 def extend_run(run_dir: str | Path, generations: int) -> Config:
@@ -71,18 +144,46 @@ def extend_run(run_dir: str | Path, generations: int) -> Config:
     Only ``evolution.generations`` changes (it decides no generation's computation); the run's config is
     rewritten atomically. Raises RunDirError when the run has already completed that many generations.
     """
-    from engine.checkpoint import latest_checkpoint, load_checkpoint
+    from engine.checkpoint import load_latest_valid
 
     run_dir = check_run_dir(run_dir)
     cfg = load_run_config(run_dir)
-    path = latest_checkpoint(run_dir)
-    done = load_checkpoint(path)[0]["generation"] if path is not None else 0
+    try:
+        found = load_latest_valid(run_dir)
+    except ValueError as err:
+        raise RunDirError(str(err)) from None
+    done = found[1]["generation"] if found is not None else 0
     if generations <= done:
         raise RunDirError(f"{run_dir} has completed {done} generations; --generations must be more than that")
     new = cfg.with_generations(generations)
     Config.model_validate(new.to_dict())  # the same checks as any config
     write_atomic(run_dir / CONFIG_FILE, new.to_toml())
     return new
+
+
+#: Temporary files of an atomic write (``engine.atomic``: ``.NAME.RANDOM.tmp``; checkpoints: ``.NAME.tmpPID``).
+_ORPHAN = re.compile(r"^\..+\.tmp\d*$")
+
+
+def clean_orphans(run_dir: Path) -> list[Path]:
+    """Remove the temporary files that writes killed midway left in the run directory; returns them.
+
+    Only called by the process that runs the evolution (it owns the run), before it writes anything: no write
+    of its own can be in flight, and every finished write has renamed its temporary file away."""
+    removed = []
+    for d in (run_dir, run_dir / "checkpoints", run_dir / "learngenes"):
+        try:
+            entries = list(d.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            if _ORPHAN.match(p.name) and p.is_file() and not p.is_symlink():
+                try:
+                    p.unlink()
+                except OSError:
+                    continue
+                removed.append(p)
+    return removed
 
 
 def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
@@ -99,6 +200,7 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
 
     run_dir = check_run_dir(run_dir)
     cfg = load_run_config(run_dir)
+    clean_orphans(run_dir)
     writer = ev.EventWriter(run_dir / ev.EVENTS_FILE)
     for fn in listeners or []:
         writer.add_listener(fn)
@@ -122,7 +224,7 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
             writer.emit(ev.RunFinished(status="stopped", error="interrupted"))
         else:
             writer.emit(ev.RunFinished(status="failed", error=f"{type(err).__name__}: {err}"))
-            (run_dir / "error.txt").write_text(traceback.format_exc())
+            write_atomic(run_dir / "error.txt", traceback.format_exc())  # 0600, like every file of the run
         raise
     finally:
         writer.close()

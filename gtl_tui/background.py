@@ -48,8 +48,11 @@ def _engine_env() -> dict[str, str]:
     return env
 
 
-def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
+def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S, wait_loaded: bool = False) -> int:
     """Spawn the background engine for ``run_dir`` and wait until its control socket answers; returns its pid.
+
+    ``wait_loaded``: also wait until the engine has loaded its data and built the evolution (its state leaves
+    ``starting``), so that a bad data root is reported here, not only later in ``status`` (``run --detach``).
 
     Raises:
         EngineStartError: the engine exited (the message holds the tail of ``engine.log``) or did not answer
@@ -57,7 +60,8 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
     """
     run_dir = Path(run_dir).expanduser().resolve()
     try:
-        with open(run_dir / LOG_FILE, "ab") as log:
+        log_fd = os.open(run_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # owner-only
+        with open(log_fd, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "engine.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env=_engine_env(), close_fds=True)
@@ -68,13 +72,16 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            if wait_loaded and proc.returncode == 0:  # loaded, ran and finished already (a tiny run)
+                return proc.pid
             tail = log_tail(run_dir)
             raise EngineStartError(f"the engine exited with code {proc.returncode} while starting "
                                    f"(log: {run_dir / LOG_FILE})" + (f"\n{tail}" if tail else ""))
         try:
             with ControlClient(run_dir, timeout=2.0) as c:
-                if c.request("status").get("pid") == proc.pid:
-                    return proc.pid
+                reply = c.request("status")
+            if reply.get("pid") == proc.pid and not (wait_loaded and reply.get("state") == "starting"):
+                return proc.pid
         except ControlError:
             pass
         time.sleep(0.1)
@@ -114,7 +121,7 @@ def start_and_monitor(run_dir: str | Path, detach: bool = False, resume: bool = 
     console = Console(stderr=True)
     run_dir = Path(run_dir).expanduser().resolve()
     try:
-        pid = start_engine(run_dir)
+        pid = start_engine(run_dir, wait_loaded=detach)
     except EngineStartError as err:
         console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 1

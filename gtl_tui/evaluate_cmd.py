@@ -223,15 +223,17 @@ def pretrain(
     try:
         if learngene is not None:
             stem, _ = resolve_learngene(learngene)
-            manifest = json.loads(stem.with_name(stem.name + ".json").read_text())
             from engine.config import apply_overrides
+            from engine.integrity import read_json_file
 
-            cfg = config_from_dict(apply_overrides(dict(manifest.get("config") or {}), set_ or []))
+            manifest = read_json_file(stem.with_name(stem.name + ".json"), "learngene manifest")
+            base = manifest.get("config") if isinstance(manifest, dict) else None
+            cfg = config_from_dict(apply_overrides(dict(base) if isinstance(base, dict) else {}, set_ or []))
         else:
             from gtl_tui.cli import default_config_path
 
             cfg = load_config(config or default_config_path(), set_ or [])
-    except ConfigError as err:
+    except (ConfigError, ValueError) as err:  # ValueError: an unreadable or too deep manifest
         raise _fail(f"error: {err}") from None
     if steps < 0:
         raise _fail("error: --steps must be >= 0")

@@ -98,7 +98,7 @@ class EvaluationDir:
             stem = name.removesuffix(".json")
             try:
                 data = json.loads((self.path / name).read_text())
-            except (OSError, ValueError) as err:
+            except (OSError, ValueError, RecursionError) as err:
                 out.append(Evaluation(stem, mtime_ns / 1e9, error=f"unreadable ({type(err).__name__})"))
                 continue
             out.append(parse_evaluation(stem, mtime_ns / 1e9, data))

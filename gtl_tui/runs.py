@@ -17,7 +17,7 @@ from typing import Any
 
 import tomllib
 
-from engine.control_client import SOCKET_NAME, ControlClient, ControlError
+from engine.control_client import SOCKET_NAME, ControlBusy, ControlError, send
 from engine.daemon import PID_FILE, live_engine_pid
 from engine.events import EVENTS_FILE, Event, GenerationCompleted, RunFinished, RunStarted, parse_line
 
@@ -148,8 +148,9 @@ def engine_status(run_dir: Path, timeout: float = 3.0) -> dict[str, Any] | None:
     if not (run_dir / SOCKET_NAME).exists():
         return None
     try:
-        with ControlClient(run_dir, timeout=timeout) as c:
-            return c.request("status")
+        return send(run_dir, "status", timeout=timeout)
+    except ControlBusy:  # it answers, but every client slot is taken: controllable, state unknown
+        return {"state": "running", "busy": True}
     except ControlError:
         return None
 
@@ -201,7 +202,8 @@ def find_runs(runs_dir: str | Path) -> list[RunInfo]:
         raise RunError(f"{root}: no such runs directory" if not root.exists() else f"{root}: not a directory")
     if is_run_dir(root):  # a run directory itself: list just that run
         return [read_run(root)]
-    runs = [read_run(d) for d in sorted(root.iterdir()) if is_run_dir(d)]
+    # hidden names are run directories still being built (engine.runner.create_run_dir), never runs
+    runs = [read_run(d) for d in sorted(root.iterdir()) if not d.name.startswith(".") and is_run_dir(d)]
     return sorted(runs, key=lambda r: (r.updated or 0.0, r.name))
 
 

@@ -121,7 +121,7 @@ def read_log(path: str | Path, offset: int = 0) -> tuple[list[Event], int]:
             except ValueError:  # orjson refuses NaN and Infinity, which json.dumps writes; or a bad line
                 try:
                     d = json.loads(line)
-                except (ValueError, UnicodeDecodeError):
+                except (ValueError, UnicodeDecodeError, RecursionError):  # too deep for both decoders: skip it
                     continue
             if not isinstance(d, dict):
                 continue

@@ -31,6 +31,6 @@ class LifeResult:
     lifetime_fitness: float
     critic_fitness: float | None
     seconds: float
-    train_loss: float
+    train_loss: float | None  # None when the lifetime went non-finite (fitness then 0)
     images: int
     state: dict[str, torch.Tensor]  # the network's weights to inherit from (trained, or at birth if not Lamarckian)

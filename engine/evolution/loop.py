@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import statistics
 import threading
@@ -20,14 +21,15 @@ import torch
 
 import engine
 from engine import events as ev
-from engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from engine.checkpoint import load_latest_valid, save_checkpoint
 from engine.config import Config
 from engine.data import ImageDataset
 from engine.evolution.individual import Genome, LifeResult
-from engine.evolution.lifetime import LifeContext
+from engine.evolution.lifetime import LifeContext, _cpu_state, born
 from engine.evolution.mutation import jaccard_diversity, mutate_channels
 from engine.evolution.selection import select_parents
 from engine.evolution.trainers import Trainer, make_trainer
+from engine.integrity import all_finite
 from engine.learngene import Learngene, extract, random_channels, save_learngene
 from engine.models import create_model, model_from_state
 from engine.seeding import numpy_generator, torch_generator
@@ -73,6 +75,7 @@ class Evolution:
         self.history: list[dict[str, Any]] = []
         self.individuals: dict[int, dict[str, Any]] = {}  # id -> parent, generation, fitness, mutations
         self.current_individual = 0
+        self._restore_warnings: list[str] = []
         self._saver = ThreadPoolExecutor(1, thread_name_prefix="gtl-checkpoint")
         self._saving: Future[None] | None = None
         if prefetch is None:
@@ -92,6 +95,8 @@ class Evolution:
             trainer=self.trainer.name, backend=cfg.run.backend, arch=cfg.model.arch,
             population=cfg.evolution.population, generations=cfg.evolution.generations,
             version=engine.__version__, pid=os.getpid(), resumed_from=resumed_from))
+        for problem in self._restore_warnings:
+            self.writer.emit(ev.Warning_(message=f"{problem}; continuing from an older checkpoint"))
         from engine.signals import StopRequested
 
         try:
@@ -123,6 +128,7 @@ class Evolution:
         ratio = self.cfg.learngene.ratio
         genomes = []
         for _ in range(self.cfg.evolution.population):
+            self.signals.safe_point()  # a stop (SIGTERM) is honoured during births too, not only in training
             gid = self._new_id()
             channels = random_channels(self.spec.widths, ratio, torch_generator(self.cfg.run.seed, "gene0", gid))
             genomes.append(Genome(id=gid, generation=0, parent=None, task=self._sample_task(gid), channels=channels))
@@ -159,6 +165,7 @@ class Evolution:
             self.writer.emit(ev.IndividualStarted(id=gm.id, generation=g))
 
         def on_done(gm: Genome, r: LifeResult) -> None:
+            self._check_finite(gm, r)
             self.current_individual += 1
             self.writer.emit(ev.IndividualEvaluated(
                 id=gm.id, generation=g, fitness=r.fitness, seconds=round(r.seconds, 3),
@@ -167,12 +174,14 @@ class Evolution:
 
         t_train = time.perf_counter()
         results = self.trainer.train_generation(self.genomes, on_start=on_start, on_done=on_done,
-                                                safe_point=self.signals.safe_point)
+                                                safe_point=self._safe_point)
         # the trainer's own measure of its device work where it has one (CUDA events), else the whole call
         train_s = getattr(self.trainer, "last_train_seconds", None)
         if train_s is None:
             train_s = time.perf_counter() - t_train
         self.signals.safe_point()
+        for gm, r in zip(self.genomes, results, strict=True):
+            self._check_finite(gm, r)
         fitness = [r.fitness for r in results]
         for gm, r in zip(self.genomes, results, strict=True):
             self.individuals[gm.id]["fitness"] = r.fitness
@@ -202,6 +211,20 @@ class Evolution:
         if g == 0:  # the generation-0 baseline of `gtl-tui evaluate` (written once, no event: not a user export)
             self.export(out=self.run_dir / LEARNGENES_DIR / GEN0_NAME, reason="gen0", emit=False)
 
+    def _check_finite(self, gm: Genome, r: LifeResult) -> None:
+        """An individual whose weights (or loss, or fitness) went NaN or infinite in its lifetime scores 0 and
+        passes on the gene it was born with (recomputed from its seeds), so no NaN gene enters the population."""
+        if (math.isfinite(r.fitness) and (r.train_loss is None or math.isfinite(r.train_loss))
+                and all_finite(r.state)):
+            return
+        self.writer.emit(ev.Warning_(
+            message=f"individual {gm.id} (generation {gm.generation}): its weights became NaN or infinite during "
+                    "its lifetime (learning rate too high?); fitness 0, and it passes on the gene it was born with"))
+        r.fitness = r.lifetime_fitness = 0.0
+        r.critic_fitness = None if r.critic_fitness is None else 0.0
+        r.train_loss = None
+        r.state = _cpu_state(born(self.ctx, gm))
+
     def _next_generation(self, fitness: list[float], trained: dict[int, Any]) -> list[Genome]:
         cfg, g = self.cfg, self.generation
         rng = numpy_generator(cfg.run.seed, "tournament", g)
@@ -219,6 +242,7 @@ class Evolution:
                                    channels=self.elite_gene.channels, gene=self.elite_gene))
         m, lg = cfg.mutation, cfg.learngene
         for t in tournaments:
+            self.signals.safe_point()  # births honour a stop too (the generation is recomputed on resume)
             parent = self.genomes[t.winner]
             gid = self._new_id()
             channels, records = mutate_channels(
@@ -254,6 +278,14 @@ class Evolution:
             self.writer.emit(ev.CheckpointSaved(generation=generation, path=str(path.relative_to(self.run_dir))))
 
         self._saving = self._saver.submit(write)
+
+    def _safe_point(self) -> None:
+        """The trainers' safe point: pause or stop requests, and a checkpoint write that failed in the background
+        (a full disk) fails the run now, in the generation it was written beside, not when that one ends."""
+        self.signals.safe_point()
+        saving = self._saving
+        if saving is not None and saving.done() and saving.exception() is not None:
+            self._wait_for_checkpoint()
 
     def _wait_for_checkpoint(self) -> None:
         """Block until the checkpoint being written is on disk; its error, if any, is raised here."""
@@ -305,11 +337,15 @@ class Evolution:
         return state, genes
 
     def _restore(self) -> int | None:
-        """Load the latest checkpoint if there is one; returns the generation the run continues with."""
-        path = latest_checkpoint(self.run_dir)
-        if path is None:
+        """Load the newest valid checkpoint if there is one; returns the generation the run continues with.
+
+        A damaged newer checkpoint (checksum, header, non-finite numbers) is passed over with a warning: the run
+        recomputes the generations after the older one, to the same result (all randomness is seeded)."""
+        self._restore_warnings: list[str] = []
+        found = load_latest_valid(self.run_dir)
+        if found is None:
             return None
-        state, genes = load_checkpoint(path)
+        path, state, genes, self._restore_warnings = found
         if not self._same_computation(state):
             raise ValueError(f"{path}: checkpoint was written with another config (hash {state['config_hash']})")
         self.generation, self.next_id = state["generation"], state["next_id"]
@@ -377,6 +413,8 @@ class Evolution:
                 raise ValueError(f"individual {individual} is not held: export the elite or one of generation "
                                  f"{self.generation - 1} ({held[0]}..{held[-1]})" if held else
                                  f"individual {individual} is not held")
+        if not all_finite(gene.tensors):
+            raise ValueError(f"learngene of individual {ind} holds NaN or infinite weights: not exported")
         rec = self.individuals.get(ind, {})
         default = self.run_dir / LEARNGENES_DIR / (f"best-g{rec.get('generation', 0):04d}-i{ind}"
                                                     if individual is None else f"ind{ind}-g{rec.get('generation', 0):04d}")

@@ -17,6 +17,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from engine.atomic import write_atomic
+from engine.integrity import MAX_WEIGHTS_BYTES, all_finite, read_json_file, read_limited
 from engine.learngene.gene import Learngene, check_tensors
 from engine.models import available_models
 
@@ -44,6 +45,8 @@ def save_learngene(gene: Learngene, path: str | Path, manifest: dict[str, Any]) 
         ValueError: the gene is inconsistent, or the manifest is not JSON-serialisable.
     """
     check_tensors(gene)
+    if not all_finite(gene.tensors):
+        raise ValueError("the learngene holds NaN or infinite weights; refusing to write it")
     st_path, json_path = _paths(path)
     st_path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in gene.tensors.items()}
@@ -68,6 +71,26 @@ def _field(manifest: dict[str, Any], key: str, kind: type, where: Path) -> Any:
     return value
 
 
+#: The widest a gene layer may be relative to the architecture at width 1 (model.width is at most 8).
+MAX_WIDTH_FACTOR = 8
+
+
+def check_widths(arch: str, in_channels: int, widths: list[int], where: Path) -> None:
+    """Refuse slot widths no config can produce (a tampered manifest's 1e9 would build a network of that width
+    later, in evaluation or descendants): as many slots as the architecture has, each 1 .. 8 x its width at 1."""
+    from engine.models.registry import _topology
+
+    if not 1 <= in_channels <= 64:
+        raise ValueError(f"{where}: in_channels {in_channels} is out of range (1..64)")
+    base = _topology(arch, in_channels).widths
+    if len(widths) != len(base):
+        raise ValueError(f"{where}: {arch} has {len(base)} channel slots, the manifest lists {len(widths)} widths")
+    for slot, (w, b) in enumerate(zip(widths, base, strict=True)):
+        if not 1 <= w <= MAX_WIDTH_FACTOR * b:
+            raise ValueError(f"{where}: width {w} of slot {slot} is out of range for {arch} "
+                             f"(1..{MAX_WIDTH_FACTOR * b})")
+
+
 def load_learngene(path: str | Path) -> tuple[Learngene, dict[str, Any]]:
     """Read a learngene written by :func:`save_learngene`; returns it and its full manifest.
 
@@ -75,12 +98,7 @@ def load_learngene(path: str | Path) -> tuple[Learngene, dict[str, Any]]:
         ValueError: a file is missing, unreadable, corrupt, of another format, or does not match its manifest.
     """
     st_path, json_path = _paths(path)
-    try:
-        manifest = json.loads(json_path.read_text())
-    except OSError as e:
-        raise ValueError(f"cannot read learngene manifest {json_path}: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{json_path}: not a valid JSON manifest ({e})") from None
+    manifest = read_json_file(json_path, "learngene manifest")  # size-limited; too deep is a ValueError
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{json_path}: not a learngene manifest (format is not {FORMAT!r})")
     version = manifest.get("format_version")
@@ -96,10 +114,9 @@ def load_learngene(path: str | Path) -> tuple[Learngene, dict[str, Any]]:
     if not all(isinstance(w, int) for w in widths) or not all(
             isinstance(c, list) and all(isinstance(i, int) for i in c) for c in channels):
         raise ValueError(f"{json_path}: widths and channels must be lists of integers")
-    try:
-        blob = st_path.read_bytes()
-    except OSError as e:
-        raise ValueError(f"cannot read learngene weights {st_path}: {e.strerror or e}") from None
+    check_widths(arch, in_channels, widths, json_path)
+    # a regular file of bounded size: a .safetensors symlinked to /dev/zero would otherwise be read forever
+    blob = read_limited(st_path, MAX_WEIGHTS_BYTES, "learngene weights")
     sha = manifest.get("weights_sha256")
     if sha is not None and hashlib.sha256(blob).hexdigest() != sha:
         raise ValueError(f"{st_path}: weights do not match the manifest (checksum differs); the pair is mixed up "

@@ -208,8 +208,10 @@ class RemoteRun:
             self._last_msg = time.monotonic()
             try:
                 msg = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue  # e.g. a login banner on stdout
+            if not isinstance(msg, dict):
+                continue
             kind = msg.get("type")
             if kind == "hello":
                 got_hello = True

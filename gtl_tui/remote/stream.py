@@ -13,6 +13,10 @@ stdin, one JSON object per line:
     {"type": "control", "id": ID, "request": {"cmd": ...}}   forwarded to control.sock
     {"type": "fetch", "id": ID, "path": "learngenes/x.safetensors"}   a file inside the run directory
 
+Every request gets a reply or an error, and the relay keeps serving: a malformed, too deep or wrongly typed
+line, a fetch path with a NUL byte or longer than a path can be, or a control request with keys the engine
+does not know. Fetches and ``export``'s ``out`` stay inside the run directory.
+
 Offsets are byte offsets into ``events.jsonl`` at line boundaries, so a client that reconnects with the ``end``
 of the last ``events`` message it received gets every later event exactly once.
 """
@@ -29,12 +33,13 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from engine.control_client import ControlError, send
+from engine.control_client import ControlClient, ControlError, unix_address
 from engine.events import EVENTS_FILE
 
 PROTOCOL = 1
 MAX_CHUNK = 256 * 1024
 MAX_INPUT_LINE = 64 * 1024
+MAX_PATH_CHARS = 4096
 
 
 class StreamError(ValueError):
@@ -97,7 +102,8 @@ class StreamServer:
             return None
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            s.connect(str(sock))
+            with unix_address(sock) as address:  # a run path of 108 bytes or more is too long for AF_UNIX
+                s.connect(address)
             return True
         except OSError:
             return False
@@ -105,23 +111,39 @@ class StreamServer:
             s.close()
 
     def handle(self, line: bytes) -> None:
+        """Answer one request line; whatever it holds, the reply is a message and the relay goes on."""
         try:
             msg = json.loads(line)
             if not isinstance(msg, dict):
                 raise ValueError("not an object")
-        except ValueError:
+        except (ValueError, RecursionError):
             self.send({"type": "error", "id": None, "error": "malformed request line"})
             return
         mid = msg.get("id")
+        if mid is not None and (isinstance(mid, bool) or not isinstance(mid, (str, int, float))):
+            mid = None
+        try:
+            self._handle(msg, mid)
+        except BrokenPipeError:
+            raise
+        except Exception as err:  # never let one request end the relay
+            self.send({"type": "error", "id": mid, "error": f"{type(err).__name__}: {str(err)[:200]}"})
+
+    def _handle(self, msg: dict[str, Any], mid: Any) -> None:
         kind = msg.get("type")
         if kind == "control":
             req = msg.get("request")
             if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
                 self.send({"type": "error", "id": mid, "error": "control needs a request with a cmd"})
                 return
-            args = {k: v for k, v in req.items() if k != "cmd"}
             try:
-                reply = send(self.run_dir, req["cmd"], timeout=30.0, **args)
+                req = self._confine_export(req)
+            except StreamError as err:
+                self.send({"type": "error", "id": mid, "error": str(err)})
+                return
+            try:  # forwarded as it is: the engine validates the keys (an unknown one gets its error reply)
+                with ControlClient(self.run_dir, timeout=30.0) as c:
+                    reply = c.raw(req)
             except ControlError as err:
                 reply = {"ok": False, "error": str(err)}
             self.send({"type": "reply", "id": mid, "reply": reply})
@@ -132,14 +154,40 @@ class StreamServer:
         else:
             self.send({"type": "error", "id": mid, "error": f"unknown message type {kind!r}"})
 
-    def send_file(self, mid: Any, path: Any) -> None:
-        if not isinstance(path, str):
-            self.send({"type": "error", "id": mid, "error": "fetch needs a path"})
-            return
+    def _inside(self, path: Any, what: str) -> Path:
+        """``path`` (relative to the run directory, or absolute) resolved, when it lies inside the run directory;
+        raises StreamError otherwise (also for a NUL byte or an overlong path, which the OS would refuse)."""
+        if not isinstance(path, str) or not path:
+            raise StreamError(f"{what} needs a path")
+        if "\x00" in path or len(path) > MAX_PATH_CHARS:
+            raise StreamError(f"{what}: not a usable path ({len(path)} characters)")
         p = Path(path)
-        target = (p if p.is_absolute() else self.run_dir / p).resolve()
-        if not target.is_relative_to(self.run_dir.resolve()) or not target.is_file():
-            self.send({"type": "error", "id": mid, "error": f"{path}: not a file of this run"})
+        try:
+            target = (p if p.is_absolute() else self.run_dir / p).resolve()
+        except (OSError, ValueError, RuntimeError):
+            raise StreamError(f"{what}: {path[:200]}: not a path inside this run") from None
+        if not target.is_relative_to(self.run_dir.resolve()):
+            raise StreamError(f"{what}: {path[:200]}: not inside this run's directory")
+        return target
+
+    def _confine_export(self, req: dict[str, Any]) -> dict[str, Any]:
+        """An ``export`` with ``out`` may only write inside the run directory, as fetch only reads there: the
+        relay is reached by whoever can ssh in, and the engine would write wherever it is told."""
+        if req.get("cmd") != "export" or req.get("out") is None:
+            return req
+        return {**req, "out": str(self._inside(req["out"], "export out"))}
+
+    def send_file(self, mid: Any, path: Any) -> None:
+        try:
+            target = self._inside(path, "fetch")
+            ok = target.is_file()
+        except StreamError as err:
+            self.send({"type": "error", "id": mid, "error": str(err)})
+            return
+        except OSError:
+            ok = False
+        if not ok:
+            self.send({"type": "error", "id": mid, "error": f"{str(path)[:200]}: not a file of this run"})
             return
         size = target.stat().st_size
         with open(target, "rb") as f:
@@ -155,10 +203,16 @@ class StreamServer:
         """Relay until stdin closes (the client went away)."""
         self.send({"type": "hello", "protocol": PROTOCOL, "run": self.run_dir.name, "host": socket.gethostname(),
                    "offset": self.offset})
-        sel = selectors.DefaultSelector()
         fd = inp.fileno()
+        sel: selectors.BaseSelector = selectors.DefaultSelector()
+        try:
+            sel.register(fd, selectors.EVENT_READ)
+        except (PermissionError, OSError):
+            # epoll refuses a regular file (stdin redirected from one): select() takes it, always readable
+            sel.close()
+            sel = selectors.SelectSelector()
+            sel.register(fd, selectors.EVENT_READ)
         os.set_blocking(fd, False)
-        sel.register(fd, selectors.EVENT_READ)
         buf = b""
         try:
             while True:

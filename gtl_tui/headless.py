@@ -40,10 +40,10 @@ class ProgressView:
             self.console.print(f"[bold]{e.name}[/]: {where} on {e.device} ({e.trainer} trainer), "
                                f"{e.arch}, population {e.population}, {e.generations} generations")
         elif isinstance(e, ev.GenerationStarted):
-            p.update(self.ind_task, completed=0, info=f"gen {e.generation}")
+            p.update(self.ind_task, completed=0, info=f"g{e.generation}")
         elif isinstance(e, ev.IndividualEvaluated):
             p.advance(self.ind_task)
-            p.update(self.ind_task, info=f"gen {e.generation}  last {e.fitness:.3f} ({e.seconds:.1f}s)")
+            p.update(self.ind_task, info=f"g{e.generation}  last {e.fitness:.3f} ({e.seconds:.1f}s)")
         elif isinstance(e, ev.GenerationCompleted):
             p.advance(self.gen_task)
             p.update(self.gen_task, info=f"best {e.best:.3f}  mean {e.mean:.3f}  elite {e.elite_fitness:.3f}")

@@ -22,8 +22,8 @@ SYMBOLS = [
     ("L2 swap +2-2", "a mutation: layer, operation, channels in (+) and out (-)", "events, mutations"),
     ("channels in / out", "the channels a mutation put into / took out of the learngene", "mutations"),
     ("━  ┅  ╍", "best / mean / worst fitness per generation (solid, dotted, dashed)", "overview"),
-    ("g12", "generation 12 (generations count from 0 everywhere but the header's gen n/N, which counts "
-            "the generation in progress from 1)", "overview, lineage"),
+    ("g12", "generation 12: generations are named from 0 everywhere", "everywhere"),
+    ("4/6 done", "generations completed of the run's total (as `gtl-tui status` counts them)", "header"),
 ]
 
 ABOUT = ("The monitor reads the run's event log and never stops the engine by itself: quitting leaves it "

@@ -61,9 +61,11 @@ class RunHeader(Widget):
         if mode:
             line.append(" ")
             line.append(f" {mode} ", style="reverse bold cyan")
+        # Generations are named from 0 everywhere (g0, g1, ... as in the chart, the events and the lineage); the
+        # count beside is of completed ones, as `gtl-tui status` gives it.
         g_total = state.generations
-        g_now = min(state.current_generation + 1, g_total) if g_total else state.current_generation + 1
-        line.append(f"  gen {max(g_now, 0)}/{g_total}")
+        g = state.current_generation
+        line.append(f"  {'g' + str(g) if g >= 0 else 'g-'} {state.generations_done}/{g_total} done")
         if width >= 100:
             line.append(" ")
             line.append(_bar(state.generations_done, g_total), style="cyan")

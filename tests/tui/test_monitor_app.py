@@ -38,7 +38,7 @@ async def test_attach_to_a_finished_run_draws_every_view(tmp_path: Path):
     app = MonitorApp(tmp_path, refresh_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert "FINISHED" in header(app) and "gen 4/4" in header(app) and "ind 6/6" in header(app)
+        assert "FINISHED" in header(app) and "g3 4/4 done" in header(app) and "ind 6/6" in header(app)
         table = app.query_one(PopulationTable)
         assert table.row_count == 6
         best = app.state.best()
@@ -62,7 +62,7 @@ async def test_the_view_follows_a_growing_log(tmp_path: Path):
     app = MonitorApp(live, refresh_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert "gen 1/3" in header(app) and app.state.generations_done == 1
+        assert "g0 1/3 done" in header(app) and app.state.generations_done == 1
         write_lines(live, events[cut:])
         await wait_for(pilot, lambda: "FINISHED" in header(app))
         assert app.state.generations_done == 3

@@ -25,7 +25,7 @@ def test_header_lines_fit_the_width_so_the_state_line_is_never_pushed_out():
     for width in (60, 78, 80, 100, 120):
         top, line = RunHeader.render_state(st, width=width).split("\n")
         assert top.cell_len <= width and line.cell_len <= width, width
-        assert "RUNNING" in line.plain and "gen " in line.plain and "ETA" in line.plain
+        assert "RUNNING" in line.plain and " done" in line.plain and "ETA" in line.plain
 
 
 async def test_resumed_run_at_80_columns_shows_state_generation_and_eta(tmp_path):
@@ -39,7 +39,7 @@ async def test_resumed_run_at_80_columns_shows_state_generation_and_eta(tmp_path
         header = app.query_one(RunHeader)
         rows = [header.render_line(y).text for y in range(header.size.height)]
         shown = "\n".join(rows)
-        assert "RUNNING" in shown and "ETA" in shown and "gen " in shown, shown
+        assert "RUNNING" in shown and "ETA" in shown and " done" in shown, shown
 
 
 def test_a_failed_export_is_named_once(tmp_path):

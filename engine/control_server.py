@@ -22,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.control_client import MAX_REQUEST_BYTES, SOCKET_NAME, unix_address
+from engine.control_client import MAX_REQUEST_BYTES, unix_address
+from engine.rundir import SOCKET_NAME
 from engine.signals import RunSignals
 
 #: Fields each command accepts besides ``cmd`` and ``id``, with their validators.

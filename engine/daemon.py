@@ -8,13 +8,12 @@ one aborts. Output goes to stdout/stderr, which the launcher points at ``engine.
 Exit codes: 0 completed or stopped, 1 failed, 2 bad run directory or config, 3 another engine owns the run
 directory, 130 aborted.
 
-The helpers :func:`acquire_lock` and :func:`live_engine_pid` import no torch, so the CLI can use them.
+The run directory's names and lock are in :mod:`engine.rundir`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import sys
@@ -24,55 +23,8 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
-from engine.control_client import SOCKET_NAME, ControlClient, ControlError
-
-PID_FILE = "engine.pid"
-LOG_FILE = "engine.log"
-CONFIG_FILE = "config.toml"
-
-
-def acquire_lock(run_dir: Path) -> int | None:
-    """Lock ``engine.pid`` exclusively and write our pid into it; returns the fd to keep open, or None when
-    another engine holds the lock."""
-    fd = os.open(run_dir / PID_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    os.fsync(fd)
-    return fd
-
-
-def live_engine_pid(run_dir: str | Path) -> int | None:
-    """The pid of the background engine that holds ``run_dir``'s lock, or None when no engine holds it.
-
-    The lock dies with its process, so a stale ``engine.pid`` (or a reused pid) never reads as alive.
-    Returns 0 when the lock is held but the pid is not written yet (an engine just starting).
-    """
-    try:
-        fd = os.open(Path(run_dir) / PID_FILE, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # held: an engine is alive
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        for _ in range(20):
-            os.lseek(fd, 0, os.SEEK_SET)
-            text = os.read(fd, 64).decode(errors="replace").strip()
-            if text.isdigit():
-                return int(text)
-            time.sleep(0.025)
-        return 0
-    finally:
-        os.close(fd)
+from engine.control_client import ControlClient, ControlError
+from engine.rundir import CONFIG_FILE, SOCKET_NAME, acquire_lock, live_engine_pid
 
 
 def _socket_answers(run_dir: Path) -> int | None:

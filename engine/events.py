@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from engine.rundir import EVENTS_FILE  # noqa: F401 (re-exported beside the schema it names)
+
 SCHEMA_VERSION = 1
-EVENTS_FILE = "events.jsonl"
 
 
 @dataclass(frozen=True)

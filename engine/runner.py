@@ -1,8 +1,6 @@
-"""Run directories and running an evolution in one: create, run, resume, capture failures as events.
+"""Running an evolution in a run directory: create one, run it, resume it, capture failures as events.
 
-A run directory ``<runs dir>/<name>/`` holds ``config.toml`` (the resolved config), ``events.jsonl``,
-``checkpoints/`` and ``learngenes/`` (and, for a background engine, ``engine.pid``, ``engine.log``,
-``control.sock``).
+What a run directory holds, its lock and its states are in :mod:`engine.rundir`.
 """
 
 from __future__ import annotations
@@ -18,13 +16,10 @@ import torch
 from engine import events as ev
 from engine.atomic import write_atomic
 from engine.config import Config, ConfigError, load_config
+from engine.rundir import CHECKPOINTS_DIR, CONFIG_FILE, ERROR_FILE, LEARNGENES_DIR, RunDirError, check_run_dir
 from engine.signals import RunSignals
 
-CONFIG_FILE = "config.toml"
-
-
-class RunDirError(ValueError):
-    """A run directory is missing, foreign or unusable (one-line message)."""
+__all__ = ["RunDirError", "check_run_dir", "create_run_dir", "extend_run", "load_run_config", "run_in_dir"]
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -45,20 +40,10 @@ def create_run_dir(cfg: Config, runs_dir: str | Path = "runs", name: str | None 
     while run_dir.exists():  # never reuse a run directory
         run_dir = base.with_name(f"{base.name}-{n}")
         n += 1
-    (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "learngenes").mkdir()
+    (run_dir / CHECKPOINTS_DIR).mkdir(parents=True)
+    (run_dir / LEARNGENES_DIR).mkdir()
     (run_dir / CONFIG_FILE).write_text(cfg.to_toml())
     return run_dir
-
-
-def check_run_dir(run_dir: str | Path) -> Path:
-    """A run directory that exists and holds a run; raises RunDirError otherwise."""
-    p = Path(run_dir).expanduser()
-    if not p.is_dir():
-        raise RunDirError(f"{p}: no such run directory")
-    if not (p / CONFIG_FILE).is_file():
-        raise RunDirError(f"{p}: not a gtl-tui run directory (no {CONFIG_FILE})")
-    return p
 
 
 def load_run_config(run_dir: str | Path) -> Config:
@@ -116,7 +101,7 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
             writer.emit(ev.RunFinished(status="stopped", error="interrupted"))
         else:
             writer.emit(ev.RunFinished(status="failed", error=f"{type(err).__name__}: {err}"))
-            (run_dir / "error.txt").write_text(traceback.format_exc())
+            (run_dir / ERROR_FILE).write_text(traceback.format_exc())
         raise
     finally:
         writer.close()

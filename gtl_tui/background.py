@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from engine.control_client import ControlClient, ControlError
-from engine.daemon import LOG_FILE, live_engine_pid
+from engine.rundir import LOG_FILE, live_engine_pid
 
 START_TIMEOUT_S = 120.0
 

@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-GEN0 = "gen0-best"
+from engine.rundir import GEN0_NAME as GEN0
+from engine.rundir import LEARNGENES_DIR
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -37,7 +38,7 @@ def resolve_learngene(path: Path) -> tuple[Path, Path | None]:
     """A learngene path (file or stem) or a run directory -> (learngene, the run's gen-0 learngene if any)."""
     p = path.expanduser()
     if p.is_dir():
-        d = p / "learngenes"
+        d = p / LEARNGENES_DIR
         # The run's end exports its elite (best-...) and then, when it is another individual, the best of the last
         # generation (last-best-...), which transferred as well or better in every measured run
         # (docs/evaluation.md): the newest of them is that run end's choice.

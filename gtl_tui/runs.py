@@ -17,31 +17,23 @@ from typing import Any
 
 import tomllib
 
-from engine.control_client import SOCKET_NAME, ControlClient, ControlError
-from engine.daemon import PID_FILE, live_engine_pid
-from engine.events import EVENTS_FILE, Event, GenerationCompleted, RunFinished, RunStarted, parse_line
+from engine.control_client import ControlClient, ControlError
+from engine.events import Event, GenerationCompleted, RunFinished, RunStarted, parse_line
+from engine.rundir import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    EVENTS_FILE,
+    FINISHED_STATES,
+    LEARNGENES_DIR,
+    LIVE_STATES,
+    PID_FILE,
+    SOCKET_NAME,
+    RunDirError,
+    check_run_dir,
+    live_engine_pid,
+)
 
-CONFIG_FILE = "config.toml"
-LEARNGENES_DIR = "learngenes"
-FINISHED = {"completed": "finished", "stopped": "stopped", "failed": "failed"}
-#: States in which an engine process is alive.
-LIVE_STATES = ("starting", "running", "pausing", "paused", "stopping")
 _CHUNK = 1 << 16
-
-
-class RunError(ValueError):
-    """A run directory is missing or foreign, or its engine cannot do what was asked (one-line message)."""
-
-
-def check_run_dir(run_dir: str | Path) -> Path:
-    """A run directory that exists and holds a run; raises :class:`RunError` otherwise."""
-    p = Path(run_dir).expanduser()
-    if not p.is_dir():
-        raise RunError(f"{p}: no such run directory")
-    if not (p / CONFIG_FILE).is_file():
-        raise RunError(f"{p}: not a gtl-tui run directory (no {CONFIG_FILE})")
-    return p
-
 
 @dataclass
 class RunInfo:
@@ -178,7 +170,7 @@ def read_run(run_dir: str | Path, *, query: bool = True) -> RunInfo:
             info.state = "running" if (p / SOCKET_NAME).exists() else "starting"
         return info
     if isinstance(tail.last, RunFinished):
-        info.state = FINISHED.get(tail.last.status, tail.last.status)
+        info.state = FINISHED_STATES.get(tail.last.status, tail.last.status)
         info.error = tail.last.error
         if tail.last.best_fitness is not None:
             info.best_id, info.best_fitness = tail.last.best_id, tail.last.best_fitness
@@ -191,14 +183,14 @@ def read_run(run_dir: str | Path, *, query: bool = True) -> RunInfo:
 
 def is_run_dir(p: Path) -> bool:
     return p.is_dir() and (p / CONFIG_FILE).is_file() and ((p / EVENTS_FILE).exists() or (p / PID_FILE).exists()
-                                                          or (p / "checkpoints").is_dir())
+                                                          or (p / CHECKPOINTS_DIR).is_dir())
 
 
 def find_runs(runs_dir: str | Path) -> list[RunInfo]:
     """Every run directly under ``runs_dir``, oldest first."""
     root = Path(runs_dir).expanduser()
     if not root.is_dir():
-        raise RunError(f"{root}: no such runs directory" if not root.exists() else f"{root}: not a directory")
+        raise RunDirError(f"{root}: no such runs directory" if not root.exists() else f"{root}: not a directory")
     if is_run_dir(root):  # a run directory itself: list just that run
         return [read_run(root)]
     runs = [read_run(d) for d in sorted(root.iterdir()) if is_run_dir(d)]

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.control_client import ControlError, send
-from engine.daemon import PID_FILE, live_engine_pid
 from engine.events import EVENT_TYPES, EVENTS_FILE, Event, GenerationStarted, event_from_dict
+from engine.rundir import PID_FILE, live_engine_pid
 
 try:
     import orjson

@@ -31,11 +31,11 @@ from engine.events import (
     Tournament,
     Warning_,
 )
+from engine.rundir import FINISHED_STATES
 
 #: Individual states shown in the population table.
 WAITING, TRAINING, DONE = "waiting", "training", "done"
 #: How a finished run's ``RunFinished.status`` reads in the header.
-_FINISHED_STATUS = {"completed": "finished", "stopped": "stopped", "failed": "failed"}
 
 
 @dataclass(slots=True)
@@ -359,7 +359,7 @@ class RunState:
     def status(self) -> str:
         """waiting, running, pausing, paused, resuming, stopping, stopped, finished, failed or crashed."""
         if self.finished is not None:
-            return _FINISHED_STATUS.get(self.finished.status, self.finished.status)
+            return FINISHED_STATES.get(self.finished.status, self.finished.status)
         if self.run is None:
             return "waiting"
         if self.engine_alive is False:

@@ -7,9 +7,6 @@ They talk to a background engine over its control socket and read run directorie
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,9 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from engine.atomic import copy_atomic
 from engine.control_client import ControlError, send
-from engine.daemon import LOG_FILE, live_engine_pid
-from gtl_tui.runs import RunError, RunInfo, age, final_learngene, find_runs, read_run
+from engine.rundir import ERROR_FILE, LOG_FILE, RunDirError, live_engine_pid
+from gtl_tui.runs import RunInfo, age, final_learngene, find_runs, read_run
 
 RunArg = Annotated[Path, typer.Argument(help="Run directory.", show_default=False)]
 WAIT_S = 120.0
@@ -35,7 +33,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _read(run: Path) -> RunInfo:
     try:
         return read_run(run)
-    except RunError as err:
+    except RunDirError as err:
         raise _fail(f"error: {err}", 2) from None
 
 
@@ -45,7 +43,7 @@ def _not_running_hint(info: RunInfo) -> str:
         gene = final_learngene(Path(run))
         return f"its final learngene is {gene}" if gene else "it has completed"
     if info.state == "failed":
-        return f"it failed: {info.error or 'see the log'} (details in {Path(run) / LOG_FILE} and error.txt)"
+        return f"it failed: {info.error or 'see the log'} (details in {Path(run) / LOG_FILE} and {ERROR_FILE})"
     return f"continue it with: gtl-tui run --resume {run}"
 
 
@@ -84,7 +82,7 @@ def ls(runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories.
     """List the runs in RUNS_DIR with their state, generation and best fitness."""
     try:
         runs = find_runs(runs_dir)
-    except RunError as err:
+    except RunDirError as err:
         raise _fail(f"error: {err}", 2) from None
     if not runs:
         typer.echo(f"no runs in {runs_dir}")
@@ -164,17 +162,6 @@ def stop(run: RunArg,
     typer.echo(f"stop requested: the engine checkpoints and exits at its next safe point (pid {info.pid})")
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> None:
     """Export from a run whose engine is gone: only its final learngene in learngenes/ is available."""
     gene = final_learngene(Path(info.path))
@@ -192,8 +179,8 @@ def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> 
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
             new_w, new_m = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
-            _copy_atomic(weights, new_w)
-            _copy_atomic(manifest, new_m)
+            copy_atomic(weights, new_w)
+            copy_atomic(manifest, new_m)
         except OSError as err:
             raise _fail(f"error: export: {err}") from None
         weights, manifest = new_w, new_m

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.control_client import MAX_REQUEST_BYTES, SOCKET_NAME, ControlClient, ControlError, send
+from engine.control_client import MAX_REQUEST_BYTES, ControlClient, ControlError, send
 from engine.control_server import ControlServer
-from engine.daemon import live_engine_pid
 from engine.events import EVENTS_FILE, Event, read_events
+from engine.rundir import SOCKET_NAME, live_engine_pid
 from engine.signals import RunSignals
 from gtl_tui.cli import app
 from gtl_tui.runs import read_run, read_tail

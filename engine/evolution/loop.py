@@ -29,12 +29,9 @@ from engine.evolution.selection import select_parents
 from engine.evolution.trainers import Trainer, make_trainer
 from engine.learngene import Learngene, extract, random_channels, save_learngene
 from engine.models import create_model, model_from_state
+from engine.rundir import GEN0_NAME, LEARNGENES_DIR
 from engine.seeding import numpy_generator, torch_generator
 from engine.signals import RunSignals
-
-LEARNGENES_DIR = "learngenes"
-#: The best learngene of generation 0, exported once when that generation completes.
-GEN0_NAME = "gen0-best"
 
 
 class Evolution:

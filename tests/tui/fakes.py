@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.control_client import SOCKET_NAME
-from engine.daemon import PID_FILE, acquire_lock
 from engine.events import (
     EVENTS_FILE,
     EventWriter,
@@ -32,6 +30,7 @@ from engine.events import (
     RunFinished,
     read_events,
 )
+from engine.rundir import PID_FILE, SOCKET_NAME, acquire_lock
 from gtl_tui.scripted import scripted_run, write_events
 
 

@@ -13,7 +13,6 @@ The run directory's names and lock are in :mod:`engine.rundir`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from engine.control_client import ControlClient, ControlError
-from engine.rundir import CONFIG_FILE, SOCKET_NAME, acquire_lock, live_engine_pid
+from engine.rundir import CONFIG_FILE, SOCKET_NAME, acquire_lock, live_engine_pid, release_lock
 
 
 def _socket_answers(run_dir: Path) -> int | None:
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     other = _socket_answers(run_dir)
     if other is not None and other != os.getpid():
-        os.close(lock_fd)
+        release_lock(run_dir)
         print(f"error: another engine (pid {other}) answers on {run_dir / SOCKET_NAME}", file=sys.stderr)
         return 3
 
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.start()
     except OSError as err:
-        os.close(lock_fd)
+        release_lock(run_dir)
         print(f"error: cannot serve {run_dir / SOCKET_NAME}: {err}", file=sys.stderr)
         return 1
 
@@ -117,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     finally:
         server.close()
-        with contextlib.suppress(OSError):
-            os.close(lock_fd)
+        release_lock(run_dir)
         _log(f"engine exiting with code {code}")
     return code
 

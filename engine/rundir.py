@@ -12,6 +12,7 @@ the log may name an unrelated process after a reboot or on a busy server.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -49,10 +50,18 @@ def check_run_dir(run_dir: str | Path) -> Path:
     return p
 
 
+# The fds of the locks this process holds, by resolved run directory: a second flock on another fd of the same
+# file fails even in the process that holds the first, so whoever runs in a directory asks :func:`holds_lock`.
+_held: dict[Path, int] = {}
+
+
 def acquire_lock(run_dir: str | Path) -> int | None:
-    """Lock ``engine.pid`` exclusively and write our pid into it; returns the fd to keep open (the lock lives as
-    long as it does), or None when another process holds the lock."""
-    fd = os.open(Path(run_dir) / PID_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    """Lock ``engine.pid`` exclusively and write our pid into it; returns the fd that holds the lock (until
+    :func:`release_lock`, or until this process dies), or None when another process holds the lock."""
+    key = Path(run_dir).resolve()
+    if key in _held:
+        return _held[key]
+    fd = os.open(key / PID_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -61,7 +70,21 @@ def acquire_lock(run_dir: str | Path) -> int | None:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     os.fsync(fd)
+    _held[key] = fd
     return fd
+
+
+def release_lock(run_dir: str | Path) -> None:
+    """Release the lock this process holds on ``run_dir`` (nothing when it holds none)."""
+    fd = _held.pop(Path(run_dir).resolve(), None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def holds_lock(run_dir: str | Path) -> bool:
+    """Whether this process holds ``run_dir``'s lock."""
+    return Path(run_dir).resolve() in _held
 
 
 def live_engine_pid(run_dir: str | Path) -> int | None:

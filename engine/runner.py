@@ -16,7 +16,18 @@ import torch
 from engine import events as ev
 from engine.atomic import write_atomic
 from engine.config import Config, ConfigError, load_config
-from engine.rundir import CHECKPOINTS_DIR, CONFIG_FILE, ERROR_FILE, LEARNGENES_DIR, RunDirError, check_run_dir
+from engine.rundir import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    ERROR_FILE,
+    LEARNGENES_DIR,
+    RunDirError,
+    acquire_lock,
+    check_run_dir,
+    holds_lock,
+    live_engine_pid,
+    release_lock,
+)
 from engine.signals import RunSignals
 
 __all__ = ["RunDirError", "check_run_dir", "create_run_dir", "extend_run", "load_run_config", "run_in_dir"]
@@ -77,12 +88,26 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
 
     Any error is written to the log as ``run_finished`` with status ``failed`` before it propagates.
     ``on_evolution`` receives the :class:`~engine.evolution.loop.Evolution` once built (the control server
-    uses it for status and export).
+    uses it for status and export). The run directory's lock is held throughout (the background engine takes it
+    before calling this; a --headless run takes it here); raises RunDirError, having written nothing, when
+    another process holds it.
     """
+    run_dir = check_run_dir(run_dir)
+    if holds_lock(run_dir):
+        return _run_locked(run_dir, signals, listeners, on_evolution)
+    if acquire_lock(run_dir) is None:
+        raise RunDirError(f"another engine (pid {live_engine_pid(run_dir)}) is running {run_dir}")
+    try:
+        return _run_locked(run_dir, signals, listeners, on_evolution)
+    finally:
+        release_lock(run_dir)
+
+
+def _run_locked(run_dir: Path, signals: RunSignals | None, listeners: list[Callable[[ev.Event], None]] | None,
+                on_evolution: Callable[[object], None] | None) -> ev.RunFinished:
     from engine.data import load_dataset
     from engine.evolution.loop import Evolution
 
-    run_dir = check_run_dir(run_dir)
     cfg = load_run_config(run_dir)
     writer = ev.EventWriter(run_dir / ev.EVENTS_FILE)
     for fn in listeners or []:

@@ -8,8 +8,18 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from engine import events as ev
-from engine.rundir import CONFIG_FILE, EVENTS_FILE
+from engine.rundir import (
+    CONFIG_FILE,
+    EVENTS_FILE,
+    RunDirError,
+    acquire_lock,
+    holds_lock,
+    live_engine_pid,
+    release_lock,
+)
 from gtl_tui.runs import read_run, resume_problem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,3 +80,28 @@ def test_a_killed_unreaped_engine_is_not_running(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_run_in_dir_refuses_a_run_directory_locked_by_another_process(tmp_path, tiny):
+    from engine.config import load_config
+    from engine.runner import create_run_dir, run_in_dir
+
+    run = create_run_dir(load_config(None, tiny), tmp_path, "locked")
+    proc = holder(run)
+    try:
+        with pytest.raises(RunDirError, match=f"another engine \\(pid {proc.pid}\\) is running"):
+            run_in_dir(run)
+        assert not (run / EVENTS_FILE).exists() or not (run / EVENTS_FILE).read_text()
+        assert live_engine_pid(run) == proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_lock_is_held_by_whoever_runs_in_the_directory(tmp_path):
+    run = make_run(tmp_path, 0)
+    assert not holds_lock(run)
+    assert acquire_lock(run) is not None and holds_lock(run)
+    assert live_engine_pid(run) == os.getpid()
+    release_lock(run)
+    assert not holds_lock(run) and live_engine_pid(run) is None

@@ -30,7 +30,7 @@ from engine.events import (
     RunFinished,
     read_events,
 )
-from engine.rundir import PID_FILE, SOCKET_NAME, acquire_lock
+from engine.rundir import PID_FILE, SOCKET_NAME, acquire_lock, release_lock
 from gtl_tui.scripted import scripted_run, write_events
 
 
@@ -103,7 +103,7 @@ class FakeEngine:
         with contextlib.suppress(FileNotFoundError):
             (self.run_dir / SOCKET_NAME).unlink()
         if self._pid_fd is not None:
-            os.close(self._pid_fd)  # releases the lock: the engine reads as gone
+            release_lock(self.run_dir)  # the engine reads as gone
             self._pid_fd = None
         self._writer.close()
 

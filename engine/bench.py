@@ -25,9 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from engine.models import GeneNet, create_model
-from engine.population.batches import PopulationData, dense_layout, normalization, step_batch, step_inputs
-from engine.population.network import PopulationNet
-from engine.population.train import PopulationStep, Precision, make_optimizer, train_population
+from engine.trainers.population.batches import (
+    PopulationData,
+    dense_layout,
+    normalization,
+    step_batch,
+    step_inputs,
+)
+from engine.trainers.population.network import PopulationNet
+from engine.trainers.population.train import PopulationStep, Precision, make_optimizer, train_population
 
 WAYS = 5
 IMAGES_PER_TASK = 512

@@ -26,12 +26,12 @@ from engine.evolution.individual import Genome, LifeResult
 from engine.evolution.lifetime import LifeContext
 from engine.evolution.mutation import jaccard_diversity, mutate_channels
 from engine.evolution.selection import select_parents
-from engine.evolution.trainers import Trainer, make_trainer
 from engine.learngene import Learngene, extract, random_channels, save_learngene
 from engine.models import create_model, model_from_state
 from engine.rundir import GEN0_NAME, LEARNGENES_DIR
 from engine.seeding import numpy_generator, torch_generator
 from engine.signals import RunSignals
+from engine.trainers import Trainer, make_trainer
 
 
 class Evolution:

@@ -24,7 +24,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher
 from textual.worker import Worker, WorkerState
 
-from engine.control_client import ControlError
+from engine.control.client import ControlError
 from gtl_tui.evaluations import EvaluationDir
 from gtl_tui.screens.confirm import ConfirmScreen
 from gtl_tui.screens.help import HelpScreen

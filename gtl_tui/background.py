@@ -1,6 +1,6 @@
 """Start the engine as a background process and watch it: ``gtl-tui run`` without ``--headless``.
 
-The engine (``python -m engine.daemon RUN_DIR``) runs in its own session, so it survives the terminal closing and
+The engine (``python -m engine.run.daemon RUN_DIR``) runs in its own session, so it survives the terminal closing and
 an SSH disconnect; its stdin is /dev/null and its output goes to ``<run dir>/engine.log``. Quitting the monitor
 never stops it. No torch import here: the launcher returns as soon as the engine's control socket answers.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from engine.control_client import ControlClient, ControlError
+from engine.control.client import ControlClient, ControlError
 from engine.rundir import LOG_FILE, live_engine_pid
 
 START_TIMEOUT_S = 120.0
@@ -59,7 +59,7 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
     try:
         with open(run_dir / LOG_FILE, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
+                [sys.executable, "-m", "engine.run.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env=_engine_env(), close_fds=True)
     except OSError as err:
         raise EngineStartError(f"cannot start the engine in {run_dir}: {err}") from None

@@ -57,14 +57,14 @@ def run(
 ) -> None:
     """Start a GTL run (or continue one with --resume) and open the monitor on it."""
     from engine.config import ConfigError, load_config
-    from engine.runner import RunDirError, check_run_dir, create_run_dir
+    from engine.run.runner import RunDirError, check_run_dir, create_run_dir
 
     try:
         if resume is not None:
             if config is not None or set_:
                 raise fail("error: --resume continues a run with its own config; drop CONFIG and --set")
             run_dir = check_run_dir(resume)
-            from engine.runner import load_run_config
+            from engine.run.runner import load_run_config
             from gtl_tui.runs import resume_problem
 
             load_run_config(run_dir)  # fail early on a damaged config
@@ -72,7 +72,7 @@ def run(
             if problem is not None:
                 raise fail(f"error: {problem}")
             if generations is not None:
-                from engine.runner import extend_run
+                from engine.run.runner import extend_run
 
                 extend_run(run_dir, generations)
         else:

@@ -1,6 +1,6 @@
 """``gtl-tui evaluate`` and ``gtl-tui pretrain``: few-shot evaluation of a learngene against baselines.
 
-The engine part lives in ``engine.evaluate`` and ``engine.baselines``; this module parses options, resolves
+The engine part lives in ``engine.fewshot.evaluate`` and ``engine.fewshot.baselines``; this module parses options, resolves
 paths and defaults (the data of the learngene's own run), prints a rich table and writes the JSON.
 torch is imported inside the commands only, so ``import gtl_tui.cli`` stays light.
 """
@@ -135,8 +135,8 @@ def evaluate(
     import torch
 
     from engine.data import DataError, load_dataset
-    from engine.evaluate import METHODS, EvalSettings, FinetuneSettings, builders
-    from engine.evaluate import evaluate as run_eval
+    from engine.fewshot.evaluate import METHODS, EvalSettings, FinetuneSettings, builders
+    from engine.fewshot.evaluate import evaluate as run_eval
     from engine.learngene import load_learngene
     from engine.models import available_models
 
@@ -153,7 +153,7 @@ def evaluate(
         g0 = load_learngene(gen0 or run_gen0)[0] if (gen0 or run_gen0) and "gen0" in wanted else None
         pre = None
         if pretrained is not None and {"pretrained", "pretrained_random20"} & set(wanted):
-            from engine.baselines import load_pretrained
+            from engine.fewshot.baselines import load_pretrained
 
             pre = load_pretrained(pretrained)[0]
     except ValueError as err:
@@ -238,9 +238,9 @@ def pretrain(
         raise _fail("error: --steps must be >= 0")
     import torch
 
-    from engine.baselines import PretrainSettings, save_pretrained
-    from engine.baselines import pretrain as train
     from engine.data import DataError, load_dataset
+    from engine.fewshot.baselines import PretrainSettings, save_pretrained
+    from engine.fewshot.baselines import pretrain as train
 
     if threads > 0:
         torch.set_num_threads(threads)

@@ -68,8 +68,8 @@ def run_headless(run_dir: Path) -> int:
     """
     from engine.config import ConfigError
     from engine.data import DataError
-    from engine.runner import run_in_dir
-    from engine.signals import RunSignals
+    from engine.run.runner import run_in_dir
+    from engine.run.signals import RunSignals
 
     console = Console(stderr=True)
     view = ProgressView(console)

@@ -18,7 +18,7 @@ from typing import Any
 
 import tomllib
 
-from engine.control_client import ControlClient, ControlError
+from engine.control.client import ControlClient, ControlError
 from engine.events import Event, GenerationCompleted, RunFinished, RunStarted, parse_line
 from engine.rundir import (
     CHECKPOINTS_DIR,

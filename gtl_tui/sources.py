@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.control_client import ControlError, send
+from engine.control.client import ControlError, send
 from engine.events import EVENT_TYPES, EVENTS_FILE, Event, GenerationStarted, event_from_dict
 from engine.rundir import PID_FILE, live_engine_pid
 

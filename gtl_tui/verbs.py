@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.atomic import copy_atomic
-from engine.control_client import ControlError, send
+from engine.control.client import ControlError, send
 from engine.rundir import ERROR_FILE, LOG_FILE, RunDirError, live_engine_pid
 from gtl_tui.runs import RunInfo, age, final_learngene, find_runs, read_run
 
@@ -169,7 +169,7 @@ def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> 
         where = f"only its newest exported learngene is available: {gene}" if gene else \
             f"it has no exported learngene; {_not_running_hint(info)}"
         raise _fail(f"error: cannot export from {info.path}: its engine is not running ({info.state}); {where}")
-    from engine.control_server import scp_line
+    from engine.control.server import scp_line
 
     weights, manifest = gene, gene.with_suffix(".json")
     if out is not None:

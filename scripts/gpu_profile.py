@@ -12,7 +12,7 @@ import sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from engine.bench import FULL, BenchConfig, DenseStep, _models, _sgd, synthetic_data
+from engine.benchmarks.bench import FULL, BenchConfig, DenseStep, _models, _sgd, synthetic_data
 from engine.trainers.population import (
     PopulationNet,
     PopulationStep,

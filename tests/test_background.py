@@ -1,6 +1,6 @@
 """The background engine, its control socket and the run-control verbs, end to end on a tiny glyph run.
 
-The engines are real subprocesses (``python -m engine.daemon``) started through the CLI; the verbs run through
+The engines are real subprocesses (``python -m engine.run.daemon``) started through the CLI; the verbs run through
 typer's CliRunner. Run directories live in short ``/tmp`` folders: AF_UNIX socket paths must stay under 108 bytes.
 """
 
@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.control_client import MAX_REQUEST_BYTES, ControlClient, ControlError, send
-from engine.control_server import ControlServer
+from engine.control.client import MAX_REQUEST_BYTES, ControlClient, ControlError, send
+from engine.control.server import ControlServer
 from engine.events import EVENTS_FILE, Event, read_events
+from engine.run.signals import RunSignals
 from engine.rundir import SOCKET_NAME, live_engine_pid
-from engine.signals import RunSignals
 from gtl_tui.cli import app
 from gtl_tui.runs import read_run, read_tail
 
@@ -176,7 +176,7 @@ def test_detach_pause_export_stop_resume(runs_dir: Path) -> None:
     # its own session: a closing terminal or a dropped SSH connection (SIGHUP to our session) never reaches it
     assert os.getsid(pid) == pid != os.getsid(0)
     # another engine on the same run directory is refused, and so is --resume of a live run
-    other = subprocess.run([sys.executable, "-m", "engine.daemon", str(run)], capture_output=True, text=True,
+    other = subprocess.run([sys.executable, "-m", "engine.run.daemon", str(run)], capture_output=True, text=True,
                            timeout=60)
     assert other.returncode == 3 and "another engine" in other.stderr
     code, out = cli("run", "--resume", run, "--detach")

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-ENGINE_MODULES = ["engine.config", "engine.events", "engine.runner", "engine.evolution.loop", "engine.models",
-                  "engine.learngene", "engine.data", "engine.checkpoint", "engine.control_client"]
+ENGINE_MODULES = ["engine.config", "engine.events", "engine.run.runner", "engine.evolution.loop", "engine.models",
+                  "engine.learngene", "engine.data", "engine.run.checkpoint", "engine.control.client"]
 
 
 @pytest.mark.parametrize("module", ENGINE_MODULES)

@@ -1,7 +1,7 @@
 """The GTL generation loop: births, lifetimes, tournaments, elitism, mutation, checkpoints, events.
 
 The loop knows nothing of any UI: it reports through the typed events of ``engine.events`` and honours pause/stop
-requests at safe points (``engine.signals``).
+requests at safe points (``engine.run.signals``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import torch
 
 import engine
 from engine import events as ev
-from engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from engine.config import Config
 from engine.data import ImageDataset
 from engine.evolution.individual import Genome, LifeResult
@@ -28,9 +27,10 @@ from engine.evolution.mutation import jaccard_diversity, mutate_channels
 from engine.evolution.selection import select_parents
 from engine.learngene import Learngene, extract, random_channels, save_learngene
 from engine.models import create_model, model_from_state
+from engine.run.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from engine.run.signals import RunSignals
 from engine.rundir import GEN0_NAME, LEARNGENES_DIR
 from engine.seeding import numpy_generator, torch_generator
-from engine.signals import RunSignals
 from engine.trainers import Trainer, make_trainer
 
 
@@ -77,7 +77,7 @@ class Evolution:
             trainer=self.trainer.name, backend=cfg.run.backend, arch=cfg.model.arch,
             population=cfg.evolution.population, generations=cfg.evolution.generations,
             version=engine.__version__, pid=os.getpid(), resumed_from=resumed_from))
-        from engine.signals import StopRequested
+        from engine.run.signals import StopRequested
 
         try:
             if not self.genomes and self.generation == 0:

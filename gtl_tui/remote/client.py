@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import replacing
-from engine.control_client import ControlError
+from engine.control.client import ControlError
 from engine.events import Event, parse_line
 
 REMOTE_CMD_ENV = "GTL_TUI_REMOTE_CMD"

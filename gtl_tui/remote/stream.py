@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from engine.control_client import ControlError, send
+from engine.control.client import ControlError, send
 from engine.events import EVENTS_FILE
 
 PROTOCOL = 1

@@ -15,7 +15,7 @@ import torch
 from engine import events as ev
 from engine.config import load_config
 from engine.learngene import load_learngene
-from engine.runner import create_run_dir, run_in_dir
+from engine.run.runner import create_run_dir, run_in_dir
 
 TINY = [
     "evolution.population=4", "evolution.generations=3", "lifetime.steps=6", "lifetime.batch_size=16",

@@ -24,8 +24,8 @@ from engine.evolution.individual import Genome, LifeResult
 from engine.evolution.lifetime import LifeContext, born
 from engine.learngene import extract, gene_masks, random_channels
 from engine.models import available_models, create_model
+from engine.run.signals import RunSignals, StopRequested
 from engine.seeding import torch_generator
-from engine.signals import RunSignals, StopRequested
 from engine.trainers import make_trainer
 from engine.trainers.population import (
     PopulationNet,
@@ -264,7 +264,7 @@ def test_population_compiled_once_and_reused(dataset):
 
 
 def test_bench_quick_prints_every_method(capsys):
-    from engine import bench
+    from engine.benchmarks import bench
 
     assert bench.main(["--quick", "--models", "conv4", "--steps", "1", "--warmup", "1"]) == 0
     out = capsys.readouterr().out

@@ -84,7 +84,7 @@ def test_a_killed_unreaped_engine_is_not_running(tmp_path):
 
 def test_run_in_dir_refuses_a_run_directory_locked_by_another_process(tmp_path, tiny):
     from engine.config import load_config
-    from engine.runner import create_run_dir, run_in_dir
+    from engine.run.runner import create_run_dir, run_in_dir
 
     run = create_run_dir(load_config(None, tiny), tmp_path, "locked")
     proc = holder(run)

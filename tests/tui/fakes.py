@@ -1,7 +1,7 @@
 """Scripted runs and a fake engine for the monitor's tests: no torch, no training.
 
 ``make_run`` writes a realistic scripted run (``gtl_tui.scripted``) into a run directory. ``FakeEngine``
-serves the real control protocol (``engine.control_client``) on ``<run dir>/control.sock`` from a thread, holds
+serves the real control protocol (``engine.control.client``) on ``<run dir>/control.sock`` from a thread, holds
 the engine lock on ``engine.pid`` like the real daemon, and answers the way the engine does: a pause is
 confirmed by a ``paused`` event in the log (at once, or when the test calls ``confirm_pause``), an export
 writes a real learngene file and its manifest.

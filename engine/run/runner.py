@@ -16,6 +16,7 @@ import torch
 from engine import events as ev
 from engine.atomic import write_atomic
 from engine.config import Config, ConfigError, load_config
+from engine.run.signals import RunSignals
 from engine.rundir import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
@@ -28,7 +29,6 @@ from engine.rundir import (
     live_engine_pid,
     release_lock,
 )
-from engine.signals import RunSignals
 
 __all__ = ["RunDirError", "check_run_dir", "create_run_dir", "extend_run", "load_run_config", "run_in_dir"]
 
@@ -67,7 +67,7 @@ def extend_run(run_dir: str | Path, generations: int) -> Config:
     Only ``evolution.generations`` changes (it decides no generation's computation); the run's config is
     rewritten atomically. Raises RunDirError when the run has already completed that many generations.
     """
-    from engine.checkpoint import latest_checkpoint, load_checkpoint
+    from engine.run.checkpoint import latest_checkpoint, load_checkpoint
 
     run_dir = check_run_dir(run_dir)
     cfg = load_run_config(run_dir)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from engine.data import ImageDataset, augment, batch_indices, normalize
+from engine.learngene.io import pair_paths
 from engine.models import GeneNet, create_model
 
 FORMAT = "gtl-pretrained"
@@ -70,17 +71,10 @@ def pretrain(dataset: ImageDataset, settings: PretrainSettings, *, device: torch
     return model.cpu().eval()
 
 
-def _paths(path: str | Path) -> tuple[Path, Path]:
-    p = Path(path).expanduser()
-    if p.suffix in (".safetensors", ".json"):
-        p = p.with_suffix("")
-    return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
-
-
 def save_pretrained(model: GeneNet, path: str | Path, settings: PretrainSettings, *, dataset: str,
                     image_size: int, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
     """Write the pretrained network's weights and manifest; returns the two paths."""
-    st, js = _paths(path)
+    st, js = pair_paths(path)
     st.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(st),
               metadata={"format": FORMAT})
@@ -93,7 +87,7 @@ def save_pretrained(model: GeneNet, path: str | Path, settings: PretrainSettings
 
 def load_pretrained(path: str | Path) -> tuple[GeneNet, dict[str, Any]]:
     """Read a network written by :func:`save_pretrained`. Raises ValueError on a missing or foreign file."""
-    st, js = _paths(path)
+    st, js = pair_paths(path)
     try:
         manifest = json.loads(js.read_text())
     except OSError as e:

@@ -1,7 +1,7 @@
-"""The background engine process: ``python -m engine.daemon RUN_DIR``.
+"""The background engine process: ``python -m engine.run.daemon RUN_DIR``.
 
 It owns its run directory through an exclusive lock on ``engine.pid`` (which holds its pid), serves the control
-socket (:mod:`engine.control_server`), runs or continues the evolution, and removes the socket when it exits.
+socket (:mod:`engine.control.server`), runs or continues the evolution, and removes the socket when it exits.
 SIGTERM (or SIGINT) stops gracefully at the next safe point (checkpoint, then ``run_finished`` stopped); a second
 one aborts. Output goes to stdout/stderr, which the launcher points at ``engine.log``.
 
@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
-from engine.control_client import ControlClient, ControlError
+from engine.control.client import ControlClient, ControlError
 from engine.rundir import CONFIG_FILE, SOCKET_NAME, acquire_lock, live_engine_pid, release_lock
 
 
@@ -55,7 +55,7 @@ def _log_event(e: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m engine.daemon RUN_DIR", file=sys.stderr)
+        print("usage: python -m engine.run.daemon RUN_DIR", file=sys.stderr)
         return 2
     run_dir = Path(args[0]).expanduser().resolve()
     if not (run_dir / CONFIG_FILE).is_file():
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: another engine (pid {other}) answers on {run_dir / SOCKET_NAME}", file=sys.stderr)
         return 3
 
-    from engine.control_server import ControlServer
-    from engine.signals import RunSignals
+    from engine.control.server import ControlServer
+    from engine.run.signals import RunSignals
 
     signals = RunSignals()
     server = ControlServer(run_dir, signals)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 1
     try:
         from engine.config import ConfigError
-        from engine.runner import run_in_dir
+        from engine.run.runner import run_in_dir
 
         try:
             finished = run_in_dir(run_dir, signals=signals, listeners=[_log_event],

@@ -85,7 +85,7 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
 def follow_lines(run_dir: Path, console: Console) -> None:
     """The plain fallback monitor: print progress lines until the run ends, the engine dies, or Ctrl-C."""
     from engine.events import EVENTS_FILE, EventFollower, RunFinished
-    from gtl_tui.headless import ProgressView
+    from gtl_tui.progress import ProgressView
 
     view = ProgressView(console)
     follower = EventFollower(run_dir / EVENTS_FILE)

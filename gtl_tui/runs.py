@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import os
 import time
+import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from engine.control.client import ControlClient, ControlError
 from engine.events import Event, GenerationCompleted, RunFinished, RunStarted, parse_line

@@ -41,6 +41,12 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device(spec)
 
 
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for torch's operators (0: torch's default)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
 def create_run_dir(cfg: Config, runs_dir: str | Path = "runs", name: str | None = None) -> Path:
     """Create ``<runs_dir>/<name>`` (default name: config name plus timestamp) and write the resolved config."""
     name = name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -114,8 +120,7 @@ def _run_locked(run_dir: Path, signals: RunSignals | None, listeners: list[Calla
         writer.add_listener(fn)
     try:
         device = resolve_device(cfg.run.device)
-        if cfg.run.threads > 0:
-            torch.set_num_threads(cfg.run.threads)
+        set_threads(cfg.run.threads)
         dataset = load_dataset(cfg.data)
         evolution = Evolution(cfg, run_dir, dataset=dataset, device=device, writer=writer, signals=signals)
         if on_evolution is not None:

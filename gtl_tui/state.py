@@ -8,7 +8,6 @@ event object is kept beyond it.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ from engine.events import (
     Warning_,
 )
 from engine.rundir import FINISHED_STATES
+from gtl_tui import gc_policy
 
 #: Individual states shown in the population table.
 WAITING, TRAINING, DONE = "waiting", "training", "done"
@@ -186,18 +186,11 @@ class RunState:
         if not events:
             return
         handlers = self._handlers
-        # A big batch (attaching to a long run) allocates many small objects; the cyclic GC would rescan
-        # the whole heap again and again meanwhile. Nothing here makes cycles, so pause it for the batch.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_policy.paused():  # a big batch allocates many small objects and makes no cycles
             for ev in events:
                 handler = handlers.get(type(ev))
                 if handler is not None:
                     handler(ev)
-        finally:
-            if was_enabled:
-                gc.enable()
         keep = self.feed.maxlen
         self.feed.extend(events if keep is None or len(events) <= keep else events[-keep:])
         self._changes.feed += len(events)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 #: Meta-train class counts of the datasets whose split is fixed; used to check ``task.ways`` early.

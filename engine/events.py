@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from engine.rundir import EVENTS_FILE  # noqa: F401 (re-exported beside the schema it names)
+
 SCHEMA_VERSION = 1
-EVENTS_FILE = "events.jsonl"
 
 
 @dataclass(frozen=True)
@@ -190,39 +191,65 @@ class RunFinished(Event):
     generations_done: int = 0
 
 
-RUN_STATUSES = ("completed", "stopped", "failed")
+def _fields_of(cls: type[Event]) -> tuple[frozenset[str], frozenset[str]]:
+    fields = dataclasses.fields(cls)
+    if hasattr(cls, "__post_init__") or hasattr(cls, "__slots__") or any(
+            f.default_factory is not dataclasses.MISSING for f in fields):
+        raise TypeError(f"{cls.__name__}: decode_event needs plain defaults, no __post_init__ and a __dict__")
+    return (frozenset(f.name for f in fields),
+            frozenset(f.name for f in fields if f.default is dataclasses.MISSING))
 
 
-_FIELD_NAMES: dict[type[Event], frozenset[str]] = {}  # per event class, filled on first use (parsing speed)
+#: Per event class: (all field names, required field names). Built at import, so an event class that the
+#: decoder cannot build fails at once, not on some log line.
+_FIELDS: dict[type[Event], tuple[frozenset[str], frozenset[str]]] = {c: _fields_of(c) for c in EVENT_TYPES.values()}
+
+
+def decode_event(d: dict[str, Any]) -> Event | None:
+    """THE event decoder: the event of a JSON object, or None for an unknown kind or missing fields. ``d`` is
+    consumed. Unknown extra fields are ignored (a newer writer may add fields within one schema version).
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``: for a 100,000-event log that
+    is most of the parse. The events have no ``__post_init__`` and every default is a plain value (a class
+    attribute), so an instance whose ``__dict__`` is the JSON object itself (less ``kind``, ``v`` and unknown
+    fields) is equal to the one ``__init__`` builds.
+    """
+    kind = d.pop("kind", None)
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return None
+    d.pop("v", None)
+    names, required = _FIELDS[cls]
+    keys = d.keys()
+    if not keys <= names:
+        d = {k: v for k, v in d.items() if k in names}
+        keys = d.keys()
+    if not required <= keys:
+        return None
+    ev = object.__new__(cls)
+    object.__setattr__(ev, "__dict__", d)
+    return ev
 
 
 def event_from_dict(d: dict[str, Any]) -> Event:
-    """Build an event from its JSON object; raises ``ValueError`` on an unknown kind or missing fields.
-
-    Unknown extra fields are ignored (a newer writer may add fields within one schema version).
-    """
-    kind = d.get("kind")
-    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        raise ValueError(f"unknown event kind {kind!r}")
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
-    try:
-        return cls(**{k: v for k, v in d.items() if k in names})
-    except TypeError as err:
-        raise ValueError(f"bad {kind} event: {err}") from None
+    """:func:`decode_event` of a copy of ``d``; raises ``ValueError`` on an unknown kind or missing fields."""
+    ev = decode_event(dict(d))
+    if ev is None:
+        kind = d.get("kind")
+        if not isinstance(kind, str) or kind not in EVENT_TYPES:
+            raise ValueError(f"unknown event kind {kind!r}")
+        missing = sorted(_FIELDS[EVENT_TYPES[kind]][1] - d.keys())
+        raise ValueError(f"bad {kind} event: missing {', '.join(missing)}")
+    return ev
 
 
 def parse_line(line: str | bytes) -> Event | None:
     """One log line to an event, or None when it is not a valid event."""
     try:
         d = json.loads(line)
-        if not isinstance(d, dict):
-            return None
-        return event_from_dict(d)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: a line of 5,000 '[' (too deep)
         return None
+    return decode_event(d) if isinstance(d, dict) else None
 
 
 class EventWriter:

@@ -6,7 +6,6 @@ views are rebuilt; the others are marked stale and rebuilt when their tab is ope
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,7 +23,8 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher
 from textual.worker import Worker, WorkerState
 
-from engine.control_client import ControlError
+from engine.control.client import ControlError
+from gtl_tui import gc_policy
 from gtl_tui.alerts import Alerts
 from gtl_tui.evaluations import EvaluationDir
 from gtl_tui.screens.confirm import ConfirmScreen
@@ -36,7 +36,6 @@ from gtl_tui.sources import (
     LocalEventSource,
     ReplayController,
     ReplaySource,
-    gc_paused,
 )
 from gtl_tui.state import Changes, RunState
 from gtl_tui.widgets.chart import FitnessChart
@@ -57,8 +56,6 @@ ENDED = ("finished", "stopped", "failed", "crashed")
 EVAL_POLL_S = 2.0  # seconds between looks at <run dir>/evaluations/
 PREPARE_DELAY_S = 0.3  # idle time after the selection moved before the hidden views of it are rebuilt
 PREPARED_TABS = ("lineage", "mutations", "learngene")
-IDLE_GC_S = 5.0  # how often the full garbage collection runs, when no key or click came in the last second
-BIG_BATCH = 10_000  # events in one poll after which the heap is frozen for the GC
 REPLAY_ACTIONS = {"replay_toggle", "replay_speed", "replay_step"}
 
 
@@ -118,8 +115,8 @@ class MonitorApp(App[None]):
         self.replay = replay
         if event_source is None:
             event_source = ReplaySource.from_run_dir(run_dir, speed=speed) if replay else LocalEventSource(run_dir)
-        if isinstance(event_source, ReplaySource) and len(event_source.events) >= BIG_BATCH:
-            gc.freeze()  # the whole log stays in memory for the replay: keep the GC off it (see poll_events)
+        if isinstance(event_source, ReplaySource):
+            gc_policy.after_batch(len(event_source.events))  # the whole log stays in memory for the replay
         if evaluations is None:
             evaluations = isinstance(event_source, (LocalEventSource, ReplaySource))
         self.evaluation_dir = EvaluationDir(self.run_dir) if evaluations else None
@@ -195,16 +192,12 @@ class MonitorApp(App[None]):
         if self.evaluation_dir is not None:
             self.poll_evaluations()
             self.set_interval(EVAL_POLL_S, self.poll_evaluations)
-        # What exists once the first frame is drawn (widgets, styles, the folded run) lives as long as the
-        # app: out of the collector's way, later full collections scan only what came after (ms, not 0.1 s).
-        self.call_after_refresh(gc.freeze)
-        # Full collections free the reference cycles that drawing leaves (Textual's caches are linked lists):
-        # tens of thousands of objects after a few minutes of keys, 0.1 s or more to free, whenever Python
-        # decides, often in the middle of a key. They run here instead, while the user is not typing.
-        self._gc_threshold = gc.get_threshold()
-        gc.set_threshold(self._gc_threshold[0], self._gc_threshold[1], 1_000_000)
+        # What exists once the first frame is drawn lives as long as the app; full collections run while the
+        # user is not typing (gtl_tui.gc_policy).
+        self.call_after_refresh(gc_policy.freeze)
+        self._restore_gc = gc_policy.defer_full_collections()
         self._last_input = time.monotonic()
-        self.set_interval(IDLE_GC_S, self.collect_when_idle)
+        self.set_interval(gc_policy.IDLE_GC_S, self.collect_when_idle)
 
     # ---- screenshots (the palette's "Screenshot") ------------------------------------------------------
     def screenshot_dir(self) -> Path:
@@ -232,7 +225,7 @@ class MonitorApp(App[None]):
             self.notify(f"screenshot not saved: {event.exception}", title="Screenshot", severity="error", timeout=8)
 
     def on_unmount(self) -> None:
-        gc.set_threshold(*self._gc_threshold)
+        self._restore_gc()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
@@ -241,22 +234,15 @@ class MonitorApp(App[None]):
 
     def collect_when_idle(self) -> bool:
         """The full garbage collection, unless a key or click came in the last second; True if it ran."""
-        if time.monotonic() - self._last_input < 1.0:
-            return False
-        gc.collect()
-        return True
+        return gc_policy.collect_if_idle(self._last_input)
 
     # ---- the update loop -----------------------------------------------------------------------------
     def poll_events(self) -> None:
         """One tick: read what is new, fold it, redraw what changed."""
-        with gc_paused():  # parsing and folding make no cycles; a collection meanwhile would scan them all
-            events = self.source.poll()
-            if events:
-                self.state.apply_all(events)
-                if len(events) >= BIG_BATCH:
-                    # Attaching to a long run leaves millions of long-lived objects; without this the next
-                    # collections would scan them all (~0.4 s each) while drawing. Refcounting still frees.
-                    gc.freeze()
+        events = self.source.poll()  # parsing and folding each pause the collector (gtl_tui.gc_policy)
+        if events:
+            self.state.apply_all(events)
+            gc_policy.after_batch(len(events))
         alive = getattr(self.source, "engine_alive", None)
         if callable(alive):
             self.state.set_engine_alive(alive())

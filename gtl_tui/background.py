@@ -1,6 +1,6 @@
 """Start the engine as a background process and watch it: ``gtl-tui run`` without ``--headless``.
 
-The engine (``python -m engine.daemon RUN_DIR``) runs in its own session, so it survives the terminal closing and
+The engine (``python -m engine.run.daemon RUN_DIR``) runs in its own session, so it survives the terminal closing and
 an SSH disconnect; its stdin is /dev/null and its output goes to ``<run dir>/engine.log``. Quitting the monitor
 never stops it. No torch import here: the launcher returns as soon as the engine's control socket answers.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from engine.control_client import ControlClient, ControlError
-from engine.daemon import LOG_FILE, live_engine_pid
+from engine.control.client import ControlClient, ControlError
+from engine.rundir import LOG_FILE, live_engine_pid
 
 START_TIMEOUT_S = 120.0
 
@@ -63,7 +63,7 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S, wait_loa
         log_fd = os.open(run_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # owner-only
         with open(log_fd, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
+                [sys.executable, "-m", "engine.run.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env=_engine_env(), close_fds=True)
     except OSError as err:
         raise EngineStartError(f"cannot start the engine in {run_dir}: {err}") from None
@@ -92,7 +92,7 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S, wait_loa
 def follow_lines(run_dir: Path, console: Console) -> None:
     """The plain fallback monitor: print progress lines until the run ends, the engine dies, or Ctrl-C."""
     from engine.events import EVENTS_FILE, EventFollower, RunFinished
-    from gtl_tui.headless import ProgressView
+    from gtl_tui.progress import ProgressView
 
     view = ProgressView(console)
     follower = EventFollower(run_dir / EVENTS_FILE)

@@ -13,24 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
-from engine.events import EVENTS_FILE
-
-EVAL_DIR = "evaluations"
-LEARNGENES_DIR = "learngenes"
+from engine.rundir import CONFIG_FILE, EVALUATIONS_DIR, EVENTS_FILE, LEARNGENES_DIR
 
 
 def run_dir_of(learngene: Path) -> Path | None:
     """The run directory a learngene (stem or file) was exported into, or None when it is not in one."""
     folder = Path(learngene).expanduser().resolve().parent
     run = folder.parent
-    if folder.name == LEARNGENES_DIR and ((run / EVENTS_FILE).is_file() or (run / "config.toml").is_file()):
+    if folder.name == LEARNGENES_DIR and ((run / EVENTS_FILE).is_file() or (run / CONFIG_FILE).is_file()):
         return run
     return None
 
 
 def write_evaluation(run_dir: Path, name: str, report: dict[str, Any]) -> Path:
     """Write ``report`` to ``<run_dir>/evaluations/<name>.json`` (temporary file, then rename)."""
-    out = Path(run_dir) / EVAL_DIR
+    out = Path(run_dir) / EVALUATIONS_DIR
     out.mkdir(parents=True, exist_ok=True)
     return write_atomic(out / f"{name}.json", json.dumps(report, indent=2) + "\n")
 
@@ -71,7 +68,7 @@ class EvaluationDir:
     """
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / EVAL_DIR
+        self.path = Path(run_dir) / EVALUATIONS_DIR
         self._seen: tuple[tuple[str, int, int], ...] | None = None
 
     def _signature(self) -> tuple[tuple[str, int, int], ...]:

@@ -1,8 +1,9 @@
 """Run discovery and state, for ``gtl-tui ls``/``status`` and the control verbs. No torch import.
 
 A run's state comes from three places: the tail of its event log (a finished run's last event is
-``run_finished``), the lock its background engine holds on ``engine.pid`` (alive or not, immune to stale pid files),
-and, while the engine lives, its control socket (running, pausing, paused, stopping, starting). A run whose log
+``run_finished``), the lock its engine (background or ``--headless``) holds on ``engine.pid`` (alive or not, immune
+to stale pid files, reused pids and zombies: :mod:`engine.rundir`), and, while a background engine lives, its
+control socket (running, pausing, paused, stopping, starting). A run whose log
 does not end with ``run_finished`` and whose engine is gone has crashed; ``gtl-tui run --resume`` continues it.
 The log is read backwards from its end, so ``ls`` stays fast on long runs.
 """
@@ -11,37 +12,28 @@ from __future__ import annotations
 
 import os
 import time
+import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
+from engine.control.client import ControlBusy, ControlError, send
+from engine.events import Event, GenerationCompleted, RunFinished, RunStarted, parse_line
+from engine.rundir import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    EVENTS_FILE,
+    FINISHED_STATES,
+    LEARNGENES_DIR,
+    LIVE_STATES,
+    PID_FILE,
+    SOCKET_NAME,
+    RunDirError,
+    check_run_dir,
+    live_engine_pid,
+)
 
-from engine.control_client import SOCKET_NAME, ControlBusy, ControlError, send
-from engine.daemon import PID_FILE, live_engine_pid
-from engine.events import EVENTS_FILE, Event, GenerationCompleted, RunFinished, RunStarted, parse_line
-
-CONFIG_FILE = "config.toml"
-LEARNGENES_DIR = "learngenes"
-FINISHED = {"completed": "finished", "stopped": "stopped", "failed": "failed"}
-#: States in which an engine process is alive.
-LIVE_STATES = ("starting", "running", "pausing", "paused", "stopping")
 _CHUNK = 1 << 16
-
-
-class RunError(ValueError):
-    """A run directory is missing or foreign, or its engine cannot do what was asked (one-line message)."""
-
-
-def check_run_dir(run_dir: str | Path) -> Path:
-    """A run directory that exists and holds a run; raises :class:`RunError` otherwise."""
-    p = Path(run_dir).expanduser()
-    if not p.is_dir():
-        raise RunError(f"{p}: no such run directory")
-    if not (p / CONFIG_FILE).is_file():
-        raise RunError(f"{p}: not a gtl-tui run directory (no {CONFIG_FILE})")
-    return p
-
 
 @dataclass
 class RunInfo:
@@ -131,18 +123,6 @@ def _config_numbers(run_dir: Path) -> tuple[int | None, int | None]:
     return (gens if isinstance(gens, int) else None, pop if isinstance(pop, int) else None)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def engine_status(run_dir: Path, timeout: float = 3.0) -> dict[str, Any] | None:
     """The live engine's status reply, or None when nothing answers on the socket."""
     if not (run_dir / SOCKET_NAME).exists():
@@ -159,50 +139,51 @@ def read_run(run_dir: str | Path, *, query: bool = True) -> RunInfo:
     """The state of the run in ``run_dir`` (``query``: ask a live engine for its exact state)."""
     p = check_run_dir(run_dir)
     generations, population = _config_numbers(p)
-    daemon_pid = live_engine_pid(p)
-    tail = read_tail(p / EVENTS_FILE, want_started=daemon_pid is None)
+    engine_pid = live_engine_pid(p)
+    tail = read_tail(p / EVENTS_FILE, want_started=engine_pid is not None)
     gc = tail.last_generation
     info = RunInfo(path=str(p), name=p.name, state="crashed", generation=gc.generation + 1 if gc else 0,
                    generations=generations, population=population,
                    best_id=gc.elite_id if gc else None, best_fitness=gc.elite_fitness if gc else None,
                    pid=None, controllable=False, updated=tail.last.t if tail.last else None)
-    if daemon_pid is not None:
-        info.pid = daemon_pid or None
-        reply = engine_status(p) if query else None
+    # Alive means: a process holds the lock on engine.pid, or an engine answers on the socket (engine.pid was
+    # removed under it). Never a pid alone: the one in run_started may be reused, or an unreaped zombie.
+    reply = engine_status(p) if query else None
+    if engine_pid is not None or reply is not None:
+        info.pid = engine_pid or (reply or {}).get("pid") or None
         if reply is not None:
             info.controllable = True
             info.state = str(reply.get("state", "running"))
             info.individual = reply.get("individual")
             if isinstance(reply.get("generation"), int):
                 info.generation = reply["generation"]
-        else:
-            info.state = "running" if (p / SOCKET_NAME).exists() else "starting"
+        elif (p / SOCKET_NAME).exists():
+            info.state = "running"  # a busy engine, or the caller did not query it
+        else:  # a --headless run has no socket; a background engine not yet serving has not logged its start
+            started = tail.last_started
+            info.state = "running" if started is not None and started.pid == engine_pid else "starting"
         return info
     if isinstance(tail.last, RunFinished):
-        info.state = FINISHED.get(tail.last.status, tail.last.status)
+        info.state = FINISHED_STATES.get(tail.last.status, tail.last.status)
         info.error = tail.last.error
         if tail.last.best_fitness is not None:
             info.best_id, info.best_fitness = tail.last.best_id, tail.last.best_fitness
-        return info
-    started = tail.last_started
-    if started is not None and _pid_alive(started.pid):
-        info.state, info.pid = "running", started.pid  # a foreground (--headless) engine: no control socket
     return info
 
 
 def is_run_dir(p: Path) -> bool:
     return p.is_dir() and (p / CONFIG_FILE).is_file() and ((p / EVENTS_FILE).exists() or (p / PID_FILE).exists()
-                                                          or (p / "checkpoints").is_dir())
+                                                          or (p / CHECKPOINTS_DIR).is_dir())
 
 
 def find_runs(runs_dir: str | Path) -> list[RunInfo]:
     """Every run directly under ``runs_dir``, oldest first."""
     root = Path(runs_dir).expanduser()
     if not root.is_dir():
-        raise RunError(f"{root}: no such runs directory" if not root.exists() else f"{root}: not a directory")
+        raise RunDirError(f"{root}: no such runs directory" if not root.exists() else f"{root}: not a directory")
     if is_run_dir(root):  # a run directory itself: list just that run
         return [read_run(root)]
-    # hidden names are run directories still being built (engine.runner.create_run_dir), never runs
+    # hidden names are run directories still being built (engine.run.runner.create_run_dir), never runs
     runs = [read_run(d) for d in sorted(root.iterdir()) if not d.name.startswith(".") and is_run_dir(d)]
     return sorted(runs, key=lambda r: (r.updated or 0.0, r.name))
 

@@ -8,23 +8,18 @@ controller, so a remote (SSH) mode can plug in its own. Local ones read ``<run d
 from __future__ import annotations
 
 import bisect
-import contextlib
-import dataclasses
-import gc
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.control_client import ControlError, send
-from engine.daemon import PID_FILE, live_engine_pid
-from engine.events import EVENT_TYPES, EVENTS_FILE, Event, GenerationStarted, event_from_dict
+import orjson  # attaching to a 100,000-event log parses ~4x faster than with json
 
-try:
-    import orjson
-except ImportError:  # optional speed-up: attaching to a 100,000-event log parses ~4x faster with it
-    orjson = None
+from engine.control.client import ControlError, send
+from engine.events import EVENTS_FILE, Event, GenerationStarted, decode_event
+from engine.rundir import PID_FILE, live_engine_pid
+from gtl_tui import gc_policy
 
 
 class EventSource(Protocol):
@@ -37,66 +32,6 @@ class Controller(Protocol):
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send a control command; returns the reply, raises ``ControlError`` with a one-line message."""
         ...
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Parsing a long log allocates ~10 objects per event and makes no cycles: without the cyclic GC
-    rescanning the growing heap meanwhile, attaching to a 100,000-event run parses several times faster."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-#: Per event class: (all field names, required field names), for ``fast_event``.
-_FIELDS: dict[type[Event], tuple[frozenset[str], frozenset[str]]] = {}
-_MISSING = dataclasses.MISSING
-
-
-def _fields_of(cls: type[Event]) -> tuple[frozenset[str], frozenset[str]]:
-    fields = dataclasses.fields(cls)
-    spec = (frozenset(f.name for f in fields),
-            frozenset(f.name for f in fields if f.default is _MISSING and f.default_factory is _MISSING))
-    _FIELDS[cls] = spec
-    return spec
-
-
-def fast_event(d: dict[str, Any]) -> Event | None:
-    """``engine.events.event_from_dict`` without the dataclass ``__init__`` (None where that raises).
-
-    A frozen dataclass sets each field through ``object.__setattr__``: for a 100,000-event log that is most of
-    the parse. The events have no ``__post_init__`` and every default is a plain value (a class attribute), so
-    an instance whose ``__dict__`` is the JSON object itself (less ``kind``, ``v`` and unknown fields) is equal
-    to the one ``__init__`` builds. ``d`` is consumed.
-    """
-    kind = d.pop("kind", None)
-    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        return None
-    d.pop("v", None)
-    names, required = _FIELDS.get(cls) or _fields_of(cls)
-    keys = d.keys()
-    if not keys <= names:
-        d = {k: v for k, v in d.items() if k in names}
-        keys = d.keys()
-    if not required <= keys:
-        return None
-    ev = object.__new__(cls)
-    object.__setattr__(ev, "__dict__", d)
-    return ev
-
-
-def _decode(cls: type[Event]) -> bool:
-    """Whether ``fast_event`` can build ``cls`` (plain defaults, no ``__post_init__``, a ``__dict__``)."""
-    return not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__") and all(
-        f.default_factory is _MISSING for f in dataclasses.fields(cls))
-
-
-_FAST = all(_decode(c) for c in EVENT_TYPES.values())
 
 
 def read_log(path: str | Path, offset: int = 0) -> tuple[list[Event], int]:
@@ -113,8 +48,8 @@ def read_log(path: str | Path, offset: int = 0) -> tuple[list[Event], int]:
         return [], offset
     events: list[Event] = []
     append = events.append
-    loads = orjson.loads if orjson is not None else json.loads
-    with gc_paused():
+    loads = orjson.loads
+    with gc_policy.paused():
         for line in data[: end + 1].splitlines():
             try:
                 d = loads(line)
@@ -125,15 +60,9 @@ def read_log(path: str | Path, offset: int = 0) -> tuple[list[Event], int]:
                     continue
             if not isinstance(d, dict):
                 continue
-            if _FAST:
-                ev = fast_event(d)
-                if ev is not None:
-                    append(ev)
-            else:
-                try:
-                    append(event_from_dict(d))
-                except ValueError:
-                    continue
+            ev = decode_event(d)
+            if ev is not None:
+                append(ev)
     return events, offset + end + 1
 
 

@@ -8,7 +8,6 @@ event object is kept beyond it.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -31,11 +30,12 @@ from engine.events import (
     Tournament,
     Warning_,
 )
+from engine.rundir import FINISHED_STATES
+from gtl_tui import gc_policy
 
 #: Individual states shown in the population table.
 WAITING, TRAINING, DONE = "waiting", "training", "done"
 #: How a finished run's ``RunFinished.status`` reads in the header.
-_FINISHED_STATUS = {"completed": "finished", "stopped": "stopped", "failed": "failed"}
 
 
 @dataclass(slots=True)
@@ -191,18 +191,11 @@ class RunState:
         if not events:
             return
         handlers = self._handlers
-        # A big batch (attaching to a long run) allocates many small objects; the cyclic GC would rescan
-        # the whole heap again and again meanwhile. Nothing here makes cycles, so pause it for the batch.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_policy.paused():  # a big batch allocates many small objects and makes no cycles
             for ev in events:
                 handler = handlers.get(type(ev))
                 if handler is not None:
                     handler(ev)
-        finally:
-            if was_enabled:
-                gc.enable()
         keep = self.feed.maxlen
         self.feed.extend(events if keep is None or len(events) <= keep else events[-keep:])
         self._changes.feed += len(events)
@@ -390,7 +383,7 @@ class RunState:
     def status(self) -> str:
         """waiting, running, pausing, paused, resuming, stopping, stopped, finished, failed or crashed."""
         if self.finished is not None:
-            return _FINISHED_STATUS.get(self.finished.status, self.finished.status)
+            return FINISHED_STATES.get(self.finished.status, self.finished.status)
         if self.run is None:
             return "waiting"
         if self.engine_alive is False:

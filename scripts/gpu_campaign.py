@@ -13,7 +13,7 @@
   a random 20% circuit of the pretrained network (``pretrained_random20``) and the pretrained network;
 - ``descendants``: the learngene (and scratch of the same shape) in a wider (x1.5), a deeper (+2 layers) and a
   ResNet12 descendant;
-- ``bench``: ``engine.bench`` at P = 16 and 64 (VGG11 and Conv-4);
+- ``bench``: ``engine.benchmarks.bench`` at P = 16 and 64 (VGG11 and Conv-4);
 - ``summary``: one table and ``campaign.json``. ``all`` runs every phase in one process (the dry run does).
 
 ``--cpu-dry-run`` uses tiny sizes on the CPU so that a test runs every phase in under a minute.
@@ -113,7 +113,7 @@ def phase_data(a, s: Sizes) -> dict:
 
 def phase_evolve(a, s: Sizes) -> dict:
     from engine.config import load_config
-    from engine.runner import create_run_dir, run_in_dir
+    from engine.run.runner import create_run_dir, run_in_dir
 
     data = (["data.dataset='glyphs'", "data.glyph_images_per_class=40"] if a.data == "glyphs"
             else ["data.dataset='cifar-fs'", f"data.root='{Path(a.data).resolve()}'"])
@@ -139,7 +139,7 @@ def phase_evolve(a, s: Sizes) -> dict:
 
 
 def phase_pretrain(a, s: Sizes) -> dict:
-    from engine.baselines import PretrainSettings, pretrain, save_pretrained
+    from engine.fewshot.baselines import PretrainSettings, pretrain, save_pretrained
 
     evolve = _read(a.out, "evolve") or {}
     images = evolve.get("lifetime_images") or s.population * s.generations * s.steps * s.batch
@@ -171,15 +171,15 @@ def _learngenes(a) -> tuple:
 
 
 def _settings(s: Sizes, **kw):
-    from engine.evaluate import EvalSettings
+    from engine.fewshot.evaluate import EvalSettings
 
     return EvalSettings(episodes=s.episodes, ways=s.eval_ways, shots=list(s.shots), queries=s.queries,
                         steps=list(s.eval_steps), **kw)
 
 
 def phase_eval(a, s: Sizes) -> dict:
-    from engine.baselines import load_pretrained
-    from engine.evaluate import builders, evaluate
+    from engine.fewshot.baselines import load_pretrained
+    from engine.fewshot.evaluate import builders, evaluate
 
     gene, gen0, gene_path = _learngenes(a)
     pre = _read(a.out, "pretrain")
@@ -198,7 +198,7 @@ DESCENDANTS = (("wider x1.5", {"width_scale": 1.5}), ("deeper +2", {"extra_layer
 
 
 def phase_descendants(a, s: Sizes) -> dict:
-    from engine.evaluate import builders, evaluate
+    from engine.fewshot.evaluate import builders, evaluate
 
     gene, _, gene_path = _learngenes(a)
     ds = _dataset(a.data)

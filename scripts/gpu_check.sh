@@ -25,9 +25,9 @@ phase "end to end: VGG11, population 32, compiled, 3 generations then one more (
 timeout 120 python3 scripts/gpu_e2e.py /tmp/e2e 3 2>&1 | tee "$OUT/e2e.txt"
 kill $DMON 2>/dev/null
 phase "bench P=64"
-timeout 200 python3 -m engine.bench --models vgg11,conv4 --population 64 2>&1 | tee "$OUT/bench64.txt"
+timeout 200 python3 -m engine.benchmarks.bench --models vgg11,conv4 --population 64 2>&1 | tee "$OUT/bench64.txt"
 phase "bench P=16"
-timeout 120 python3 -m engine.bench --population 16 2>&1 | tee "$OUT/bench16.txt"
+timeout 120 python3 -m engine.benchmarks.bench --population 16 2>&1 | tee "$OUT/bench16.txt"
 phase "profile"
 timeout 40 python3 scripts/gpu_profile.py vgg11 64 2>&1 | tee "$OUT/profile.txt"
 phase "done"

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from engine.config import load_config
-from engine.runner import create_run_dir, extend_run, run_in_dir
+from engine.run.runner import create_run_dir, extend_run, run_in_dir
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,8 +12,14 @@ import sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from engine.bench import FULL, BenchConfig, DenseStep, _models, _sgd, synthetic_data
-from engine.population import PopulationNet, PopulationStep, Precision, make_optimizer, train_population
+from engine.benchmarks.bench import FULL, BenchConfig, DenseStep, _models, _sgd, synthetic_data
+from engine.trainers.population import (
+    PopulationNet,
+    PopulationStep,
+    Precision,
+    make_optimizer,
+    train_population,
+)
 
 
 def top_kernels(fn, label: str, rows: int = 12) -> None:

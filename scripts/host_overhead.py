@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the per-generation numbers here")
     a = ap.parse_args(argv)
 
-    import engine.population.trainer as pt
+    import engine.trainers.population.trainer as pt
     from engine.config import load_config
-    from engine.runner import create_run_dir, run_in_dir
+    from engine.run.runner import create_run_dir, run_in_dir
 
     def stub_train(step, data, opt, **kwargs):  # the device's time; nothing is trained
         time.sleep(a.train_seconds)

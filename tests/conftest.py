@@ -33,3 +33,18 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def cifar_npz() -> Path:
     return CIFAR_NPZ
+
+
+#: The smallest run that exercises everything: 4 individuals, 3 generations of 6 steps on 20 synthetic glyph
+#: classes, on one CPU thread (seconds). Tests add ``--set`` overrides to it.
+TINY = [
+    "evolution.population=4", "evolution.generations=3", "lifetime.steps=6", "lifetime.batch_size=16",
+    "data.glyph_classes=20", "data.glyph_images_per_class=20", "model.width=0.25", "run.device='cpu'",
+    "run.threads=1",
+]
+
+
+@pytest.fixture
+def tiny() -> list[str]:
+    """The ``--set`` overrides of the tiny test run (a fresh list: a test may extend it)."""
+    return list(TINY)

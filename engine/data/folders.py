@@ -15,7 +15,6 @@ import csv
 import hashlib
 import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.atomic import replacing
 from engine.data.dataset import SPLITS, DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -144,16 +144,12 @@ def load_cached(root: Path, paths: list[Path], size: int) -> np.ndarray:
         except (OSError, ValueError):
             pass  # a broken cache file is rebuilt below
     arr = decode_images(paths, size)
-    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
+        with replacing(path) as tmp, open(tmp, "wb") as f:
             np.save(f, arr, allow_pickle=False)
-        os.replace(tmp, path)
     except OSError:  # an unwritable cache only costs the next load its decoding time
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        pass
     return arr
 
 

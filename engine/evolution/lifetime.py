@@ -164,7 +164,7 @@ def live(ctx: LifeContext, genome: Genome, safe_point: Callable[[], None] | None
     cfg = ctx.cfg
     t0 = time.perf_counter()
     model = born(ctx, genome)
-    birth_state = None if cfg.evolution.lamarckian else _cpu_state(model)
+    birth_state = None if cfg.evolution.lamarckian else cpu_state(model)
     task = ctx.task_for(genome)
     g = torch_generator(cfg.run.seed, "lifetime", genome.id)
     loss = train_on_task(model, task, ctx, steps=cfg.lifetime.steps, generator=g,
@@ -174,14 +174,15 @@ def live(ctx: LifeContext, genome: Genome, safe_point: Callable[[], None] | None
     critic_fit = None
     if cfg.fitness.kind != "lifetime":
         critic_fit = critic_score(ctx, genome, extract(model.cpu(), genome.channels), safe_point)
-    fitness = _combine(cfg, life_fit, critic_fit)
+    fitness = combine(cfg, life_fit, critic_fit)
     images = cfg.lifetime.steps * min(cfg.lifetime.batch_size, len(task.train_x))
     return LifeResult(id=genome.id, fitness=fitness, lifetime_fitness=life_fit, critic_fitness=critic_fit,
                       seconds=time.perf_counter() - t0, train_loss=loss, images=images,
-                      state=birth_state if birth_state is not None else _cpu_state(model))
+                      state=birth_state if birth_state is not None else cpu_state(model))
 
 
-def _combine(cfg: Config, life_fit: float, critic_fit: float | None) -> float:
+def combine(cfg: Config, life_fit: float, critic_fit: float | None) -> float:
+    """An individual's fitness from its lifetime fitness and its critic score (``fitness.kind``)."""
     if critic_fit is None:
         return life_fit
     if cfg.fitness.kind == "critic":
@@ -190,5 +191,6 @@ def _combine(cfg: Config, life_fit: float, critic_fit: float | None) -> float:
     return (1 - w) * life_fit + w * critic_fit
 
 
-def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s state on the CPU (a birth or end-of-life state kept beyond the lifetime)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

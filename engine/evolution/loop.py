@@ -1,7 +1,7 @@
 """The GTL generation loop: births, lifetimes, tournaments, elitism, mutation, checkpoints, events.
 
 The loop knows nothing of any UI: it reports through the typed events of ``engine.events`` and honours pause/stop
-requests at safe points (``engine.signals``).
+requests at safe points (``engine.run.signals``).
 """
 
 from __future__ import annotations
@@ -21,24 +21,21 @@ import torch
 
 import engine
 from engine import events as ev
-from engine.checkpoint import load_latest_valid, save_checkpoint
 from engine.config import Config
 from engine.data import ImageDataset
 from engine.evolution.individual import Genome, LifeResult
-from engine.evolution.lifetime import LifeContext, _cpu_state, born
+from engine.evolution.lifetime import LifeContext, born, cpu_state
 from engine.evolution.mutation import jaccard_diversity, mutate_channels
 from engine.evolution.selection import select_parents
-from engine.evolution.trainers import Trainer, make_trainer
 from engine.integrity import all_finite
 from engine.learngene import Learngene, extract, random_channels, save_learngene
 from engine.models import create_model, model_from_state
+from engine.run.checkpoint import load_latest_valid, save_checkpoint
+from engine.run.signals import RunSignals
+from engine.rundir import GEN0_NAME, LEARNGENES_DIR
 from engine.seeding import numpy_generator, torch_generator
-from engine.signals import RunSignals
 from engine.timing import GenerationClock
-
-LEARNGENES_DIR = "learngenes"
-#: The best learngene of generation 0, exported once when that generation completes.
-GEN0_NAME = "gen0-best"
+from engine.trainers import Trainer, make_trainer
 
 
 class Evolution:
@@ -97,7 +94,7 @@ class Evolution:
             version=engine.__version__, pid=os.getpid(), resumed_from=resumed_from))
         for problem in self._restore_warnings:
             self.writer.emit(ev.Warning_(message=f"{problem}; continuing from an older checkpoint"))
-        from engine.signals import StopRequested
+        from engine.run.signals import StopRequested
 
         try:
             self.clock = GenerationClock(self.ctx.device)
@@ -223,7 +220,7 @@ class Evolution:
         r.fitness = r.lifetime_fitness = 0.0
         r.critic_fitness = None if r.critic_fitness is None else 0.0
         r.train_loss = None
-        r.state = _cpu_state(born(self.ctx, gm))
+        r.state = cpu_state(born(self.ctx, gm))
 
     def _next_generation(self, fitness: list[float], trained: dict[int, Any]) -> list[Genome]:
         cfg, g = self.cfg, self.generation

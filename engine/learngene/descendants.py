@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from engine.learngene.gene import BN_KEYS, Learngene, check_channels, gene_fraction
-from engine.learngene.transfer import NongeneInit, inherit
+from engine.learngene.transfer import NongeneInit, inherit, init_nongene
 from engine.models import GeneNet, GeneSpec, create_model
-from engine.models.registry import arch_spec
+from engine.models.registry import arch_spec, unit_widths
 
 
 @dataclass
@@ -57,14 +57,8 @@ class Descendant:
 
 def base_width(gene: Learngene) -> float:
     """The width multiplier of the gene's ancestry network (its first slot over the architecture's at x1)."""
-    ref = arch_spec(gene.arch, _unit_widths(gene.arch, gene.in_channels), gene.in_channels)
+    ref = arch_spec(gene.arch, unit_widths(gene.arch, gene.in_channels), gene.in_channels)
     return gene.widths[0] / ref.widths[0]
-
-
-def _unit_widths(arch: str, in_channels: int) -> list[int]:
-    from engine.models.registry import _topology
-
-    return list(_topology(arch, in_channels).widths)
 
 
 def slot_resolutions(model: GeneNet, image_size: int) -> dict[int, int]:
@@ -171,7 +165,7 @@ def build_descendant(gene: Learngene, num_classes: int, *, arch: str | None = No
     with torch.no_grad():
         for ref in spec.convs:
             conv: nn.Conv2d = mods[ref.conv]
-            _nongene(conv, nongene_init, nongene_scale)
+            init_nongene(conv, nongene_init, nongene_scale)
             t_in = list(range(spec.in_channels)) if ref.in_slot == -1 else channels[ref.in_slot]
             if ref.out_slot not in channels:  # an inserted slot passes on the channels it reads
                 channels[ref.out_slot] = _fit(t_in, spec.widths[ref.out_slot], ref.out_slot)
@@ -225,14 +219,3 @@ def _probe(gene: Learngene) -> GeneNet:
 
         return _factory(gene.arch)(1, width=base_width(gene), in_channels=gene.in_channels)
 
-
-def _nongene(conv: nn.Conv2d, mode: NongeneInit, scale: float) -> None:
-    if mode not in ("random", "scaled", "zero"):
-        raise ValueError(f"nongene_init must be 'random', 'scaled' or 'zero' (got {mode!r})")
-    for p in (conv.weight, conv.bias):
-        if p is None:
-            continue
-        if mode == "scaled":
-            p.mul_(scale)
-        elif mode == "zero":
-            p.zero_()

@@ -28,7 +28,9 @@ OWN_KEYS = ("format", "format_version", "arch", "in_channels", "widths", "channe
             "weights_sha256")
 
 
-def _paths(path: str | Path) -> tuple[Path, Path]:
+def pair_paths(path: str | Path) -> tuple[Path, Path]:
+    """``<path>.safetensors`` and ``<path>.json`` for ``path`` given with either suffix or none (a learngene's or
+    a pretrained network's weights and manifest)."""
     p = Path(path).expanduser()
     if p.suffix in (".safetensors", ".json"):
         p = p.with_suffix("")
@@ -47,7 +49,7 @@ def save_learngene(gene: Learngene, path: str | Path, manifest: dict[str, Any]) 
     check_tensors(gene)
     if not all_finite(gene.tensors):
         raise ValueError("the learngene holds NaN or infinite weights; refusing to write it")
-    st_path, json_path = _paths(path)
+    st_path, json_path = pair_paths(path)
     st_path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in gene.tensors.items()}
     blob = st_save(tensors, metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION), "arch": gene.arch})
@@ -97,7 +99,7 @@ def load_learngene(path: str | Path) -> tuple[Learngene, dict[str, Any]]:
     Raises:
         ValueError: a file is missing, unreadable, corrupt, of another format, or does not match its manifest.
     """
-    st_path, json_path = _paths(path)
+    st_path, json_path = pair_paths(path)
     manifest = read_json_file(json_path, "learngene manifest")  # size-limited; too deep is a ValueError
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{json_path}: not a learngene manifest (format is not {FORMAT!r})")

@@ -68,8 +68,7 @@ def inherit(model: GeneNet, gene: Learngene, *, nongene_init: NongeneInit = "ran
         ValueError: the model does not match the gene (architecture, image channels, widths, tensors), or a bad
             ``nongene_init``.
     """
-    if nongene_init not in ("random", "scaled", "zero"):
-        raise ValueError(f"nongene_init must be 'random', 'scaled' or 'zero' (got {nongene_init!r})")
+    _check_nongene_init(nongene_init)
     spec = model.gene_spec()
     if model.arch != gene.arch:
         raise ValueError(f"cannot inherit a {gene.arch} learngene into a {model.arch} network")
@@ -88,13 +87,7 @@ def inherit(model: GeneNet, gene: Learngene, *, nongene_init: NongeneInit = "ran
         for ref in spec.convs:
             conv: nn.Conv2d = mods[ref.conv]
             w, dev = conv.weight, conv.weight.device
-            for p in (conv.weight, conv.bias):
-                if p is None:
-                    continue
-                if nongene_init == "scaled":
-                    p.mul_(nongene_scale)
-                elif nongene_init == "zero":
-                    p.zero_()
+            init_nongene(conv, nongene_init, nongene_scale)
             rows = _index(chans[ref.out_slot], dev)
             cols = _index(_in_index(spec.in_channels, ref.in_slot, chans), dev)
             w[rows] = 0.0
@@ -107,6 +100,25 @@ def inherit(model: GeneNet, gene: Learngene, *, nongene_init: NongeneInit = "ran
                     dst = getattr(bn, key)
                     dst[rows] = gene.tensors[f"{ref.bn}.{key}"].to(dev, dst.dtype)
     return model
+
+
+def _check_nongene_init(mode: str) -> None:
+    if mode not in ("random", "scaled", "zero"):
+        raise ValueError(f"nongene_init must be 'random', 'scaled' or 'zero' (got {mode!r})")
+
+
+def init_nongene(conv: nn.Conv2d, mode: NongeneInit, scale: float) -> None:
+    """The non-gene initialisation of a conv, before the gene is written into it (births and descendants alike):
+    "random" keeps its fresh init, "scaled" multiplies it by ``scale``, "zero" zeroes it."""
+    _check_nongene_init(mode)
+    with torch.no_grad():
+        for p in (conv.weight, conv.bias):
+            if p is None:
+                continue
+            if mode == "scaled":
+                p.mul_(scale)
+            elif mode == "zero":
+                p.zero_()
 
 
 def gene_masks(model: GeneNet, channels: Channels | Learngene) -> dict[str, torch.Tensor]:

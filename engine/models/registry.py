@@ -87,6 +87,11 @@ def _topology(name: str, in_channels: int) -> GeneSpec:
     return model.gene_spec()
 
 
+def unit_widths(name: str, in_channels: int = 3) -> list[int]:
+    """The channel-slot widths of architecture ``name`` at width multiplier 1.0."""
+    return list(_topology(name, in_channels).widths)
+
+
 def arch_spec(name: str, widths: list[int], in_channels: int = 3) -> GeneSpec:
     """The gene spec of architecture ``name`` with the given slot widths, without building real weights.
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.control_client import ControlError
+from engine.atomic import replacing
+from engine.control.client import ControlError
 from engine.events import Event, parse_line
 
 REMOTE_CMD_ENV = "GTL_TUI_REMOTE_CMD"
@@ -131,13 +132,11 @@ class RemoteRun:
     def fetch(self, remote_path: str, local_path: Path) -> Path:
         """Copy a file of the run (e.g. an exported learngene) to this machine through the stream."""
         local_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local_path.with_name(f".{local_path.name}.part")
-        with open(tmp, "wb") as f:
-            reply = self._call({"type": "fetch", "path": remote_path}, sink=f)
-        if reply.get("type") == "error":
-            tmp.unlink(missing_ok=True)
-            raise ControlError(reply["error"])
-        os.replace(tmp, local_path)
+        with replacing(local_path) as tmp:
+            with open(tmp, "wb") as f:
+                reply = self._call({"type": "fetch", "path": remote_path}, sink=f)
+            if reply.get("type") == "error":
+                raise ControlError(reply["error"])  # the partial file is removed, local_path is untouched
         return local_path
 
     def _call(self, msg: dict[str, Any], sink: Any = None) -> dict[str, Any]:

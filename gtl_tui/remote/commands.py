@@ -17,7 +17,7 @@ def stream(
     offset: Annotated[int, typer.Option("--from", help="Byte offset in events.jsonl to relay from.")] = 0,
 ) -> None:
     """Relay a run's events and control socket over stdin/stdout (used by `attach ssh://...`)."""
-    from gtl_tui.cli import fail
+    from gtl_tui.commands.common import fail
     from gtl_tui.remote.stream import StreamError, main
     from gtl_tui.sources import run_dir_problem  # no torch: the stream must start fast
 
@@ -36,7 +36,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8000,
 ) -> None:
     """Serve the monitor to a browser on 127.0.0.1 only, behind a secret token printed in the URL."""
-    from gtl_tui.cli import fail
+    from gtl_tui.commands.common import fail
     from gtl_tui.sources import run_dir_problem
 
     problem = run_dir_problem(run_dir)
@@ -53,8 +53,3 @@ def serve(
     typer.echo(f"serving on {server.url()}")
     typer.echo(f"(from a laptop: ssh -L {port}:127.0.0.1:{port} THIS_HOST, then open that URL; keep it secret)")
     server.serve()
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(stream)
-    app.command()(serve)

@@ -66,7 +66,7 @@ class PageProcess(AppService):
         """Ask the monitor to quit; terminate, then kill, its process group if it does not within the grace."""
         try:
             await asyncio.wait_for(super().stop(), QUIT_GRACE_S)
-        except (asyncio.TimeoutError, OSError, RuntimeError):
+        except (TimeoutError, OSError, RuntimeError):
             pass
         finally:
             await self.end_process()
@@ -81,7 +81,7 @@ class PageProcess(AppService):
             try:
                 await asyncio.wait_for(process.wait(), QUIT_GRACE_S)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
 
 

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from engine.control_client import ControlClient, ControlError, unix_address
+from engine.control.client import ControlClient, ControlError, unix_address
 from engine.events import EVENTS_FILE
 
 PROTOCOL = 1

@@ -15,9 +15,9 @@ ray = pytest.importorskip("ray")
 
 from engine import events as ev  # noqa: E402
 from engine.config import load_config  # noqa: E402
-from engine.distributed import start_local_ray  # noqa: E402
-from engine.runner import create_run_dir, run_in_dir  # noqa: E402
-from engine.signals import RunSignals  # noqa: E402
+from engine.run.runner import create_run_dir, run_in_dir  # noqa: E402
+from engine.run.signals import RunSignals  # noqa: E402
+from engine.trainers.ray import start_local_ray  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

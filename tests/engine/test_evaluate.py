@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.baselines import PretrainSettings, load_pretrained, pretrain, save_pretrained
 from engine.config import DataConfig
 from engine.data import load_dataset
-from engine.evaluate import (
+from engine.fewshot.baselines import PretrainSettings, load_pretrained, pretrain, save_pretrained
+from engine.fewshot.evaluate import (
     METHODS,
     EvalSettings,
     FinetuneSettings,

@@ -11,17 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
 
 from engine import events as ev
 from engine.config import load_config
 from engine.learngene import load_learngene
-from engine.runner import create_run_dir, run_in_dir
-
-TINY = [
-    "evolution.population=4", "evolution.generations=3", "lifetime.steps=6", "lifetime.batch_size=16",
-    "data.glyph_classes=20", "data.glyph_images_per_class=20", "model.width=0.25", "run.device='cpu'",
-    "run.threads=1",
-]
+from engine.run.runner import create_run_dir, run_in_dir
 
 
 def kinds(events: list[ev.Event]) -> list[str]:

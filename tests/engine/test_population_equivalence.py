@@ -22,10 +22,12 @@ from engine.data import load_dataset, partition_classes
 from engine.data.tasks import augment
 from engine.evolution.individual import Genome, LifeResult
 from engine.evolution.lifetime import LifeContext, born
-from engine.evolution.trainers import SequentialTrainer, make_trainer
 from engine.learngene import extract, gene_masks, random_channels
 from engine.models import available_models, create_model
-from engine.population import (
+from engine.run.signals import RunSignals, StopRequested
+from engine.seeding import torch_generator
+from engine.trainers import make_trainer
+from engine.trainers.population import (
     PopulationNet,
     PopulationStep,
     PopulationTrainer,
@@ -35,9 +37,8 @@ from engine.population import (
     population_data,
     train_population,
 )
-from engine.population.batches import augment_draws, crop_flip, step_batch, step_inputs
-from engine.seeding import torch_generator
-from engine.signals import RunSignals, StopRequested
+from engine.trainers.population.batches import augment_draws, crop_flip, step_batch, step_inputs
+from engine.trainers.sequential import SequentialTrainer
 
 ATOL = RTOL = 1e-4
 
@@ -263,7 +264,7 @@ def test_population_compiled_once_and_reused(dataset):
 
 
 def test_bench_quick_prints_every_method(capsys):
-    from engine import bench
+    from engine.benchmarks import bench
 
     assert bench.main(["--quick", "--models", "conv4", "--steps", "1", "--warmup", "1"]) == 0
     out = capsys.readouterr().out

@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-import engine.population.trainer as pt
+import engine.trainers.population.trainer as pt
 from engine import events as ev
-from engine.checkpoint import latest_checkpoint
 from engine.config import load_config
-from engine.runner import create_run_dir, run_in_dir
+from engine.run.checkpoint import latest_checkpoint
+from engine.run.runner import create_run_dir, run_in_dir
 
 TINY_POP = [
     "evolution.population=4", "evolution.generations=3", "lifetime.steps=4", "lifetime.batch_size=8",

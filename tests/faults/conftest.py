@@ -12,7 +12,7 @@ from fault_helpers import TINY
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory) -> Path:
     from engine.config import load_config
-    from engine.runner import create_run_dir, run_in_dir
+    from engine.run.runner import create_run_dir, run_in_dir
 
     run_dir = create_run_dir(load_config(None, TINY), tmp_path_factory.mktemp("ref"), "ref")
     assert run_in_dir(run_dir).status == "completed"

@@ -36,7 +36,7 @@ def test_a_stop_is_honoured_while_individuals_are_born(tmp_path):
     from engine import events as ev
     from engine.data import load_dataset
     from engine.evolution.loop import Evolution
-    from engine.signals import RunSignals, StopRequested
+    from engine.run.signals import RunSignals, StopRequested
 
     cfg = load_config(None, [*TINY, "evolution.population=5000"])
     signals = RunSignals()

@@ -14,7 +14,7 @@ from fault_helpers import TINY
 from engine import events as ev
 from engine.config import ConfigError, load_config
 from engine.learngene import load_learngene, save_learngene
-from engine.runner import create_run_dir, run_in_dir
+from engine.run.runner import create_run_dir, run_in_dir
 
 
 def _events(run_dir: Path) -> list[ev.Event]:
@@ -103,7 +103,7 @@ def test_an_individual_whose_weights_blow_up_scores_zero_and_passes_on_a_finite_
     assert warned and len(warned) == sum(e.fitness == 0.0 for e in evaluated)
     gene, _ = _final_gene(run_dir)
     assert all(torch.isfinite(t).all() for t in gene.tensors.values())
-    from engine.checkpoint import list_checkpoints, load_checkpoint
+    from engine.run.checkpoint import list_checkpoints, load_checkpoint
 
     for path in list_checkpoints(run_dir):
         _, genes = load_checkpoint(path)

@@ -17,9 +17,9 @@ from fault_helpers import TINY
 from typer.testing import CliRunner
 
 from engine import events as ev
-from engine.control_server import MAX_CLIENTS, ControlServer
-from engine.daemon import acquire_lock
-from engine.signals import RunSignals
+from engine.control.server import MAX_CLIENTS, ControlServer
+from engine.run.daemon import acquire_lock
+from engine.run.signals import RunSignals
 
 
 @pytest.fixture

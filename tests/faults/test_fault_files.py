@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine import events as ev
-from engine.runner import run_in_dir
+from engine.run.runner import run_in_dir
 
 DEEP = b"[" * 5000
 
@@ -90,7 +90,7 @@ def test_weights_symlinked_to_a_device_are_refused_before_reading(finished_run, 
 
 
 def _pretrained(tmp_path: Path) -> Path:
-    from engine.baselines import PretrainSettings, save_pretrained
+    from engine.fewshot.baselines import PretrainSettings, save_pretrained
     from engine.models import create_model
 
     model = create_model("conv4", 5, width=0.25)
@@ -101,7 +101,7 @@ def _pretrained(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("tamper", ["no-settings", "huge-width", "huge-classes", "not-a-dict", "deep",
                                     "weights-dev-zero", "bad-arch"])
 def test_a_tampered_pretrained_baseline_gives_one_line(tmp_path, tamper):
-    from engine.baselines import load_pretrained
+    from engine.fewshot.baselines import load_pretrained
 
     stem = _pretrained(tmp_path)
     js, st = tmp_path / "pre.json", tmp_path / "pre.safetensors"

@@ -18,7 +18,7 @@ from fault_helpers import TINY
 from engine import events as ev
 from engine.config import load_config
 from engine.learngene import load_learngene
-from engine.runner import create_run_dir
+from engine.run.runner import create_run_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def _final(run_dir: Path):
 def _engine(run_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    return subprocess.Popen([sys.executable, "-m", "engine.daemon", str(run_dir)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "engine.run.daemon", str(run_dir)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=run_dir)
 
 

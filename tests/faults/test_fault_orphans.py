@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.runner import run_in_dir
+from engine.run.runner import run_in_dir
 
 
 def test_orphaned_temporary_files_are_removed_on_resume(run_copy):

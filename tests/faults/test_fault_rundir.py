@@ -14,7 +14,7 @@ from fault_helpers import TINY
 from typer.testing import CliRunner
 
 from engine.config import load_config
-from engine.runner import RunDirError, create_run_dir, load_run_config
+from engine.run.runner import RunDirError, create_run_dir, load_run_config
 
 
 def test_a_failed_creation_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -78,7 +78,7 @@ def test_bad_names_and_runs_directories_give_one_line(tmp_path, case):
 
 
 def test_run_directories_and_their_files_are_owner_only(tmp_path):
-    from engine.runner import run_in_dir
+    from engine.run.runner import run_in_dir
 
     run = create_run_dir(load_config(None, [*TINY, "evolution.generations=1"]), tmp_path, "private")
     assert stat.S_IMODE(run.stat().st_mode) == 0o700

@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 
 from engine import events as ev
-from engine.control_server import ControlServer
-from engine.signals import RunSignals
+from engine.control.server import ControlServer
+from engine.run.signals import RunSignals
 
 
 class Exporting:

@@ -1,7 +1,7 @@
 """Scripted runs and a fake engine for the monitor's tests: no torch, no training.
 
 ``make_run`` writes a realistic scripted run (``gtl_tui.scripted``) into a run directory. ``FakeEngine``
-serves the real control protocol (``engine.control_client``) on ``<run dir>/control.sock`` from a thread, holds
+serves the real control protocol (``engine.control.client``) on ``<run dir>/control.sock`` from a thread, holds
 the engine lock on ``engine.pid`` like the real daemon, and answers the way the engine does: a pause is
 confirmed by a ``paused`` event in the log (at once, or when the test calls ``confirm_pause``), an export
 writes a real learngene file and its manifest.
@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.control_client import SOCKET_NAME
-from engine.daemon import PID_FILE, acquire_lock
 from engine.events import (
     EVENTS_FILE,
     EventWriter,
@@ -32,6 +30,7 @@ from engine.events import (
     RunFinished,
     read_events,
 )
+from engine.rundir import PID_FILE, SOCKET_NAME, acquire_lock, release_lock
 from gtl_tui.scripted import scripted_run, write_events
 
 
@@ -104,7 +103,7 @@ class FakeEngine:
         with contextlib.suppress(FileNotFoundError):
             (self.run_dir / SOCKET_NAME).unlink()
         if self._pid_fd is not None:
-            os.close(self._pid_fd)  # releases the lock: the engine reads as gone
+            release_lock(self.run_dir)  # the engine reads as gone
             self._pid_fd = None
         self._writer.close()
 

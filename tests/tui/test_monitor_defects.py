@@ -46,9 +46,9 @@ def test_a_failed_export_is_named_once(tmp_path):
     """The engine gives the reason; the client names the command: never `export failed: export failed: ...`."""
     from fakes import short_dir
 
-    from engine.control_client import ControlClient
-    from engine.control_server import ControlServer
-    from engine.signals import RunSignals
+    from engine.control.client import ControlClient
+    from engine.control.server import ControlServer
+    from engine.run.signals import RunSignals
 
     class Holding:
         def export(self, individual, out, reason):

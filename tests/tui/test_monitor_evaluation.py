@@ -10,8 +10,9 @@ from fakes import make_run, wait_for
 from rich.console import Console
 
 import gtl_tui.app
+from engine.rundir import EVALUATIONS_DIR as EVAL_DIR
 from gtl_tui.app import MonitorApp
-from gtl_tui.evaluations import EVAL_DIR, EvaluationDir, run_dir_of, write_evaluation
+from gtl_tui.evaluations import EvaluationDir, run_dir_of, write_evaluation
 from gtl_tui.sources import ReplaySource
 from gtl_tui.widgets.evaluation import HIGHLIGHT, EvaluationView, evaluation_table, render_evaluations
 

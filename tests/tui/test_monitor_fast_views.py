@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from fakes import make_run, wait_for
 
-from engine.events import EVENTS_FILE, event_from_dict, read_events
+from engine.events import EVENT_TYPES, EVENTS_FILE, decode_event, read_events
 from gtl_tui.app import MonitorApp
 from gtl_tui.screens.help import HelpScreen
-from gtl_tui.sources import fast_event, read_log
+from gtl_tui.sources import read_log
 from gtl_tui.widgets.keybar import KeyBar
 from gtl_tui.widgets.lineage import LineageTree
 from gtl_tui.widgets.population import PopulationTable
@@ -21,20 +22,28 @@ SIZE = (120, 40)
 
 
 
-def test_fast_event_equals_event_from_dict(tmp_path: Path):
+def built(d: dict) -> object:
+    """The event the dataclass ``__init__`` builds from a JSON object (what decode_event must equal)."""
+    cls = EVENT_TYPES[d["kind"]]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def test_the_decoder_equals_the_dataclass_init(tmp_path: Path):
     make_run(tmp_path, population=4, generations=2)
     expected, _ = read_events(tmp_path / EVENTS_FILE)
     fast, _ = read_log(tmp_path / EVENTS_FILE)
     assert fast == expected and [type(e) for e in fast] == [type(e) for e in expected]
     assert len({e.kind for e in fast}) >= 8
+    assert all(e == built(e.to_dict()) for e in fast)
     d = expected[1].to_dict()
-    assert fast_event({**d, "new_field": 1}) == event_from_dict(d)  # unknown fields are ignored
-    assert fast_event({**d, "kind": "no_such_kind"}) is None
-    assert fast_event({**d, "kind": ["not", "a", "str"]}) is None
+    assert decode_event({**d, "new_field": 1}) == built(d)  # unknown fields are ignored
+    assert decode_event({**d, "kind": "no_such_kind"}) is None
+    assert decode_event({**d, "kind": ["not", "a", "str"]}) is None
     missing = {k: v for k, v in d.items() if k != "generation"}
-    assert fast_event(missing) is None
-    defaults = fast_event({"kind": "run_finished", "status": "completed"})
-    assert defaults == event_from_dict({"kind": "run_finished", "status": "completed"})
+    assert decode_event(missing) is None
+    defaults = decode_event({"kind": "run_finished", "status": "completed"})
+    assert defaults == built({"kind": "run_finished", "status": "completed"})
     assert defaults.best_id is None and defaults.seq == -1
 
 

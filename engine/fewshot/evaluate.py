@@ -232,9 +232,9 @@ def _random_circuit(pretrained: GeneNet, gene: Learngene, ways: int, s: EvalSett
 
 
 def _unit_first(arch: str, in_channels: int) -> int:
-    from engine.models.registry import _topology
+    from engine.models.registry import unit_widths
 
-    return _topology(arch, in_channels).widths[0]
+    return unit_widths(arch, in_channels)[0]
 
 
 def evaluate(dataset: ImageDataset, settings: EvalSettings, methods: dict[str, Builder], *,

@@ -1,6 +1,6 @@
 """The background engine, its control socket and the run-control verbs, end to end on a tiny glyph run.
 
-The engines are real subprocesses (``python -m engine.daemon``) started through the CLI; the verbs run through
+The engines are real subprocesses (``python -m engine.run.daemon``) started through the CLI; the verbs run through
 typer's CliRunner. Run directories live in short ``/tmp`` folders: AF_UNIX socket paths must stay under 108 bytes.
 """
 
@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -20,18 +19,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import TINY
 from typer.testing import CliRunner
 
-from engine.control_client import MAX_REQUEST_BYTES, SOCKET_NAME, ControlClient, ControlError, send
-from engine.control_server import ControlServer
-from engine.daemon import live_engine_pid
+from engine.control.client import MAX_REQUEST_BYTES, ControlClient, send
 from engine.events import EVENTS_FILE, Event, read_events
-from engine.signals import RunSignals
+from engine.rundir import SOCKET_NAME, live_engine_pid
 from gtl_tui.cli import app
 from gtl_tui.runs import read_run, read_tail
 
-SHRINK = ["evolution.population=4", "evolution.generations=3", "lifetime.steps=40", "lifetime.batch_size=16",
-          "data.glyph_classes=20", "data.glyph_images_per_class=20", "model.width=0.25", "run.device=cpu"]
+SHRINK = [*TINY, "lifetime.steps=40"]  # long enough to pause, export and stop it mid-generation
 runner = CliRunner()
 
 
@@ -85,57 +82,6 @@ def wait_exit(run: Path, timeout: float = 90.0) -> None:
 
 
 # ------------------------------------------------------------------------------------------ fast: no engine
-def test_server_validates_requests_and_socket_is_owner_only() -> None:
-    run = Path(tempfile.mkdtemp(prefix="gtl", dir="/tmp"))
-    try:
-        stale = socket.socket(socket.AF_UNIX)  # a stale socket file (nobody listening) is replaced
-        stale.bind(str(run / SOCKET_NAME))
-        stale.close()
-        signals = RunSignals()
-        with ControlServer(run, signals):
-            assert stat.S_IMODE(os.stat(run / SOCKET_NAME).st_mode) == 0o600
-            with ControlClient(run) as c, ControlClient(run) as c2:
-                assert c.request("status")["state"] == "starting"
-                assert c2.raw({"cmd": "status", "id": 7}) == {**c2.raw({"cmd": "status"}), "id": 7}
-                for bad in (b"garbage", "[1, 2]", '"status"', "{}", '{"cmd": 3}', '{"cmd": "explode"}',
-                            '{"cmd": "status", "extra": 1}', '{"cmd": "export", "individual": "3"}',
-                            '{"cmd": "export", "individual": true}', '{"cmd": "export", "individual": -1}',
-                            '{"cmd": "export", "out": 5}', '{"cmd": "export", "out": ""}',
-                            '{"cmd": "status", "id": [1]}', b"\xff\xfe{}", "[" * 5000, ""):
-                    reply = c.raw(bad)
-                    assert reply["ok"] is False and "\n" not in reply["error"], bad
-                assert "still starting" in c.raw({"cmd": "export"})["error"]
-                assert c.request("pause")["state"] == "starting" and signals.pause_requested
-                c.request("resume")
-                assert not signals.pause_requested
-                with pytest.raises(ControlError, match="too long"):
-                    c2.request("status", pad="x" * (MAX_REQUEST_BYTES + 10))
-                with pytest.raises(ControlError):  # the oversized line closed that connection ...
-                    c2.request("status")
-                assert c.request("status")["ok"]  # ... and nothing else
-                c.request("stop")
-                assert signals.stop_requested
-        assert not (run / SOCKET_NAME).exists()
-    finally:
-        shutil.rmtree(run, ignore_errors=True)
-
-
-def test_socket_under_a_path_too_long_for_af_unix() -> None:
-    base = Path(tempfile.mkdtemp(prefix="gtl", dir="/tmp"))
-    run = base / ("r" * 60) / ("s" * 60)
-    run.mkdir(parents=True)
-    try:
-        assert len(str(run / SOCKET_NAME)) > 108
-        with ControlServer(run, RunSignals()):
-            assert (run / SOCKET_NAME).is_socket()
-            assert send(run, "status")["state"] == "starting"
-            with ControlClient(run) as c:  # a huge request is refused with a reply, not a broken pipe
-                assert "too long" in c.raw(b"y" * (20 * MAX_REQUEST_BYTES))["error"]
-        assert not (run / SOCKET_NAME).exists()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
 def test_read_tail_skips_torn_line_and_reads_backwards(tmp_path: Path) -> None:
     from engine.events import EventWriter, GenerationCompleted, IndividualStarted, RunStarted
 
@@ -176,7 +122,7 @@ def test_detach_pause_export_stop_resume(runs_dir: Path) -> None:
     # its own session: a closing terminal or a dropped SSH connection (SIGHUP to our session) never reaches it
     assert os.getsid(pid) == pid != os.getsid(0)
     # another engine on the same run directory is refused, and so is --resume of a live run
-    other = subprocess.run([sys.executable, "-m", "engine.daemon", str(run)], capture_output=True, text=True,
+    other = subprocess.run([sys.executable, "-m", "engine.run.daemon", str(run)], capture_output=True, text=True,
                            timeout=60)
     assert other.returncode == 3 and "another engine" in other.stderr
     code, out = cli("run", "--resume", run, "--detach")

@@ -1,20 +1,18 @@
-"""The background engine process: ``python -m engine.daemon RUN_DIR``.
+"""The background engine process: ``python -m engine.run.daemon RUN_DIR``.
 
 It owns its run directory through an exclusive lock on ``engine.pid`` (which holds its pid), serves the control
-socket (:mod:`engine.control_server`), runs or continues the evolution, and removes the socket when it exits.
+socket (:mod:`engine.control.server`), runs or continues the evolution, and removes the socket when it exits.
 SIGTERM (or SIGINT) stops gracefully at the next safe point (checkpoint, then ``run_finished`` stopped); a second
 one aborts. Output goes to stdout/stderr, which the launcher points at ``engine.log``.
 
 Exit codes: 0 completed or stopped, 1 failed, 2 bad run directory or config, 3 another engine owns the run
 directory, 130 aborted.
 
-The helpers :func:`acquire_lock` and :func:`live_engine_pid` import no torch, so the CLI can use them.
+The run directory's names and lock are in :mod:`engine.rundir`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import signal
 import sys
@@ -24,55 +22,8 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
-from engine.control_client import SOCKET_NAME, ControlClient, ControlError
-
-PID_FILE = "engine.pid"
-LOG_FILE = "engine.log"
-CONFIG_FILE = "config.toml"
-
-
-def acquire_lock(run_dir: Path) -> int | None:
-    """Lock ``engine.pid`` exclusively and write our pid into it; returns the fd to keep open, or None when
-    another engine holds the lock."""
-    fd = os.open(run_dir / PID_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    os.fsync(fd)
-    return fd
-
-
-def live_engine_pid(run_dir: str | Path) -> int | None:
-    """The pid of the background engine that holds ``run_dir``'s lock, or None when no engine holds it.
-
-    The lock dies with its process, so a stale ``engine.pid`` (or a reused pid) never reads as alive.
-    Returns 0 when the lock is held but the pid is not written yet (an engine just starting).
-    """
-    try:
-        fd = os.open(Path(run_dir) / PID_FILE, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # held: an engine is alive
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        for _ in range(20):
-            os.lseek(fd, 0, os.SEEK_SET)
-            text = os.read(fd, 64).decode(errors="replace").strip()
-            if text.isdigit():
-                return int(text)
-            time.sleep(0.025)
-        return 0
-    finally:
-        os.close(fd)
+from engine.control.client import ControlClient, ControlError
+from engine.rundir import CONFIG_FILE, SOCKET_NAME, RunDirError, acquire_lock, live_engine_pid, release_lock
 
 
 def _socket_answers(run_dir: Path) -> int | None:
@@ -104,7 +55,7 @@ def _log_event(e: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m engine.daemon RUN_DIR", file=sys.stderr)
+        print("usage: python -m engine.run.daemon RUN_DIR", file=sys.stderr)
         return 2
     run_dir = Path(args[0]).expanduser().resolve()
     if not (run_dir / CONFIG_FILE).is_file():
@@ -116,19 +67,19 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     other = _socket_answers(run_dir)
     if other is not None and other != os.getpid():
-        os.close(lock_fd)
+        release_lock(run_dir)
         print(f"error: another engine (pid {other}) answers on {run_dir / SOCKET_NAME}", file=sys.stderr)
         return 3
 
-    from engine.control_server import ControlServer
-    from engine.signals import RunSignals
+    from engine.control.server import ControlServer
+    from engine.run.signals import RunSignals
 
     signals = RunSignals()
     server = ControlServer(run_dir, signals)
     try:
         server.start()
     except OSError as err:
-        os.close(lock_fd)
+        release_lock(run_dir)
         print(f"error: cannot serve {run_dir / SOCKET_NAME}: {err}", file=sys.stderr)
         return 1
 
@@ -148,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from engine.config import ConfigError
         from engine.data import DataError
-        from engine.runner import RunDirError, run_in_dir
+        from engine.run.runner import run_in_dir
 
         try:
             finished = run_in_dir(run_dir, signals=signals, listeners=[_log_event],
@@ -166,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     finally:
         server.close()
-        with contextlib.suppress(OSError):
-            os.close(lock_fd)
+        release_lock(run_dir)
         _log(f"engine exiting with code {code}")
     return code
 

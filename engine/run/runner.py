@@ -1,8 +1,6 @@
-"""Run directories and running an evolution in one: create, run, resume, capture failures as events.
+"""Running an evolution in a run directory: create one, run it, resume it, capture failures as events.
 
-A run directory ``<runs dir>/<name>/`` holds ``config.toml`` (the resolved config), ``events.jsonl``,
-``checkpoints/`` and ``learngenes/`` (and, for a background engine, ``engine.pid``, ``engine.log``,
-``control.sock``).
+What a run directory holds, its lock and its states are in :mod:`engine.rundir`.
 """
 
 from __future__ import annotations
@@ -19,19 +17,29 @@ from pathlib import Path
 import torch
 
 from engine import events as ev
-from engine.atomic import write_atomic
+from engine.atomic import fsync_dir, write_atomic
 from engine.config import Config, ConfigError, load_config
-from engine.signals import RunSignals
+from engine.run.signals import RunSignals
+from engine.rundir import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    ERROR_FILE,
+    LEARNGENES_DIR,
+    RunDirError,
+    acquire_lock,
+    check_run_dir,
+    holds_lock,
+    live_engine_pid,
+    release_lock,
+)
 
-CONFIG_FILE = "config.toml"
+__all__ = ["RunDirError", "check_run_dir", "check_run_name", "create_run_dir", "extend_run", "load_run_config",
+           "run_in_dir"]
+
 #: Longest run name: file names stop at 255 bytes, and names get suffixes ("-1", temporary names).
 MAX_NAME = 200
 #: Suffix of a run directory being built (renamed to its name when complete; never listed or resumed).
 CREATING_SUFFIX = ".creating"
-
-
-class RunDirError(ValueError):
-    """A run directory is missing, foreign or unusable (one-line message)."""
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -40,6 +48,12 @@ def resolve_device(spec: str) -> torch.device:
     if spec.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"config error: run.device: {spec!r} requested but CUDA is not available")
     return torch.device(spec)
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for torch's operators (0: torch's default)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
 
 
 def check_run_name(name: str) -> str:
@@ -72,8 +86,8 @@ def create_run_dir(cfg: Config, runs_dir: str | Path = "runs", name: str | None 
     tmp: Path | None = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{name[:60]}.", suffix=CREATING_SUFFIX, dir=root))  # mode 0700
-        (tmp / "checkpoints").mkdir(mode=0o700)
-        (tmp / "learngenes").mkdir(mode=0o700)
+        (tmp / CHECKPOINTS_DIR).mkdir(mode=0o700)
+        (tmp / LEARNGENES_DIR).mkdir(mode=0o700)
         fd = os.open(tmp / CONFIG_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, text)
@@ -87,36 +101,13 @@ def create_run_dir(cfg: Config, runs_dir: str | Path = "runs", name: str | None 
             n += 1
         os.rename(tmp, run_dir)
         tmp = None
-        _fsync_dir(root)
+        fsync_dir(root)
     except OSError as err:
         raise RunDirError(f"cannot create a run directory in {root}: {err.strerror or err}") from None
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return run_dir
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def check_run_dir(run_dir: str | Path) -> Path:
-    """A run directory that exists and holds a run; raises RunDirError otherwise."""
-    p = Path(run_dir).expanduser()
-    if not p.is_dir():
-        raise RunDirError(f"{p}: no such run directory")
-    if not (p / CONFIG_FILE).is_file():
-        raise RunDirError(f"{p}: not a gtl-tui run directory (no {CONFIG_FILE})")
-    return p
 
 
 #: What every resolved config written by :func:`create_run_dir` holds at its top level.
@@ -144,7 +135,7 @@ def extend_run(run_dir: str | Path, generations: int) -> Config:
     Only ``evolution.generations`` changes (it decides no generation's computation); the run's config is
     rewritten atomically. Raises RunDirError when the run has already completed that many generations.
     """
-    from engine.checkpoint import load_latest_valid
+    from engine.run.checkpoint import load_latest_valid
 
     run_dir = check_run_dir(run_dir)
     cfg = load_run_config(run_dir)
@@ -193,12 +184,26 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
 
     Any error is written to the log as ``run_finished`` with status ``failed`` before it propagates.
     ``on_evolution`` receives the :class:`~engine.evolution.loop.Evolution` once built (the control server
-    uses it for status and export).
+    uses it for status and export). The run directory's lock is held throughout (the background engine takes it
+    before calling this; a --headless run takes it here); raises RunDirError, having written nothing, when
+    another process holds it.
     """
+    run_dir = check_run_dir(run_dir)
+    if holds_lock(run_dir):
+        return _run_locked(run_dir, signals, listeners, on_evolution)
+    if acquire_lock(run_dir) is None:
+        raise RunDirError(f"another engine (pid {live_engine_pid(run_dir)}) is running {run_dir}")
+    try:
+        return _run_locked(run_dir, signals, listeners, on_evolution)
+    finally:
+        release_lock(run_dir)
+
+
+def _run_locked(run_dir: Path, signals: RunSignals | None, listeners: list[Callable[[ev.Event], None]] | None,
+                on_evolution: Callable[[object], None] | None) -> ev.RunFinished:
     from engine.data import load_dataset
     from engine.evolution.loop import Evolution
 
-    run_dir = check_run_dir(run_dir)
     cfg = load_run_config(run_dir)
     clean_orphans(run_dir)
     writer = ev.EventWriter(run_dir / ev.EVENTS_FILE)
@@ -212,8 +217,7 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
         writer.add_listener(notifier)
     try:
         device = resolve_device(cfg.run.device)
-        if cfg.run.threads > 0:
-            torch.set_num_threads(cfg.run.threads)
+        set_threads(cfg.run.threads)
         dataset = load_dataset(cfg.data)
         evolution = Evolution(cfg, run_dir, dataset=dataset, device=device, writer=writer, signals=signals)
         if on_evolution is not None:
@@ -224,7 +228,7 @@ def run_in_dir(run_dir: str | Path, *, signals: RunSignals | None = None,
             writer.emit(ev.RunFinished(status="stopped", error="interrupted"))
         else:
             writer.emit(ev.RunFinished(status="failed", error=f"{type(err).__name__}: {err}"))
-            write_atomic(run_dir / "error.txt", traceback.format_exc())  # 0600, like every file of the run
+            write_atomic(run_dir / ERROR_FILE, traceback.format_exc())  # 0600, like every file of the run
         raise
     finally:
         writer.close()

@@ -28,7 +28,7 @@ import engine
 from engine.config import Config
 from engine.evolution.individual import Genome, LifeResult
 from engine.evolution.lifetime import LifeContext
-from engine.evolution.trainers import OnDone, OnStart
+from engine.trainers.base import OnDone, OnStart
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class _LifeWorker:
         cfg = cfg.model_copy(deep=True)  # a copy, not re-validated: data.root need not exist on this node
         cfg.run.backend = "local"
         cfg.run.device = str(device)
-        from engine.evolution.trainers import make_trainer
+        from engine.trainers import make_trainer
 
         self.ctx = LifeContext(cfg=cfg, dataset=dataset, partition=partition, device=device)
         self.trainer = make_trainer(self.ctx)

@@ -1,8 +1,8 @@
 """Server side of a run's control channel: ``<run dir>/control.sock``, owner-only, line-delimited JSON.
 
-The protocol is the one documented in :mod:`engine.control_client`. The server runs in threads of the engine
+The protocol is the one documented in :mod:`engine.control.client`. The server runs in threads of the engine
 process (one accept thread, one thread per client), so any number of monitors and CLI calls can be connected at
-once. It maps requests onto the :class:`~engine.signals.RunSignals` (pause, resume, stop) and the
+once. It maps requests onto the :class:`~engine.run.signals.RunSignals` (pause, resume, stop) and the
 :class:`~engine.evolution.loop.Evolution` (status, export). Requests are validated strictly: a malformed, unknown,
 oversized or wrongly typed request gets an error reply and never reaches the engine; an oversized line also
 closes its connection. Nothing received is ever unpickled or evaluated.
@@ -22,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.control_client import MAX_REQUEST_BYTES, SOCKET_NAME, unix_address
-from engine.signals import RunSignals
+from engine.control.client import MAX_REQUEST_BYTES, unix_address
+from engine.run.signals import RunSignals
+from engine.rundir import SOCKET_NAME
 
 #: Fields each command accepts besides ``cmd`` and ``id``, with their validators.
 COMMANDS: dict[str, tuple[str, ...]] = {

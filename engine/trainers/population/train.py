@@ -14,14 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.population.batches import (
+from engine.trainers.population.batches import (
     PopulationData,
     gather_normalized,
     grouped_layout,
     step_batch,
     step_inputs,
 )
-from engine.population.network import PopulationNet
+from engine.trainers.population.network import PopulationNet
 
 
 @dataclass(frozen=True)

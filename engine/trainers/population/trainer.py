@@ -19,21 +19,21 @@ import torch
 
 from engine.data.tasks import Task
 from engine.evolution.individual import Genome, LifeResult
-from engine.evolution.lifetime import LifeContext, _combine, _cpu_state, born, critic_score, fresh_model
-from engine.evolution.trainers import OnDone, OnStart
+from engine.evolution.lifetime import LifeContext, born, combine, cpu_state, critic_score, fresh_model
 from engine.learngene import extract, gene_masks
 from engine.models import GeneNet
-from engine.population.batches import PopulationData, population_data
-from engine.population.network import PopulationNet
-from engine.population.train import (
+from engine.seeding import torch_generator
+from engine.timing import DeviceTimer
+from engine.trainers.base import OnDone, OnStart
+from engine.trainers.population.batches import PopulationData, population_data
+from engine.trainers.population.network import PopulationNet
+from engine.trainers.population.train import (
     PopulationStep,
     Precision,
     make_optimizer,
     population_correct,
     train_population,
 )
-from engine.seeding import torch_generator
-from engine.timing import DeviceTimer
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ class PopulationTrainer:
                 started.add(gm.id)
                 on_start(gm)
         models, tasks = self._births(chunk)
-        births = None if cfg.evolution.lamarckian else [_cpu_state(m) for m in models]
+        births = None if cfg.evolution.lamarckian else [cpu_state(m) for m in models]
         data = self._take_data(chunk)
         if data is None:
             gens = [torch_generator(cfg.run.seed, "lifetime", gm.id) for gm in chunk]
@@ -302,7 +302,7 @@ class PopulationTrainer:
                 models[i].load_state_dict(states[i])
                 critic_fit = critic_score(ctx, gm, extract(models[i], gm.channels), safe_point)
             out.append(LifeResult(
-                id=gm.id, fitness=_combine(cfg, life_fit, critic_fit), lifetime_fitness=life_fit,
+                id=gm.id, fitness=combine(cfg, life_fit, critic_fit), lifetime_fitness=life_fit,
                 critic_fitness=critic_fit, seconds=seconds, train_loss=losses[i], images=lt.steps * data.batch,
                 state=births[i] if births is not None else states[i]))
         return out

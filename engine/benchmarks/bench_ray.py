@@ -1,6 +1,6 @@
 """Benchmark: quickstart generations on the local backend vs the Ray backend with N CPU workers.
 
-    python -m engine.bench_ray [--config configs/quickstart.toml] [--workers 2] [--generations 2]
+    python -m engine.benchmarks.bench_ray [--config configs/quickstart.toml] [--workers 2] [--generations 2]
 
 Runs the same config three ways in temporary run directories: local with torch's default threads, local with one
 thread (what each Ray worker uses, so its fitness history must equal Ray's), and Ray with a fresh local Ray of
@@ -19,7 +19,7 @@ import torch
 
 from engine import events as ev
 from engine.config import load_config
-from engine.runner import create_run_dir, run_in_dir
+from engine.run.runner import create_run_dir, run_in_dir
 
 SAME = ("best", "mean", "worst")
 

@@ -1,4 +1,4 @@
-"""Training throughput of a population: ``python -m engine.bench [--quick]``.
+"""Training throughput of a population: ``python -m engine.benchmarks.bench [--quick]``.
 
 For each model and population size P, images/s of:
 - one after another: P networks, each trained alone on its own batches (timed on a few of them; the rate does not
@@ -25,9 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from engine.models import GeneNet, create_model
-from engine.population.batches import PopulationData, dense_layout, normalization, step_batch, step_inputs
-from engine.population.network import PopulationNet
-from engine.population.train import PopulationStep, Precision, make_optimizer, train_population
+from engine.trainers.population.batches import (
+    PopulationData,
+    dense_layout,
+    normalization,
+    step_batch,
+    step_inputs,
+)
+from engine.trainers.population.network import PopulationNet
+from engine.trainers.population.train import PopulationStep, Precision, make_optimizer, train_population
 
 WAYS = 5
 IMAGES_PER_TASK = 512
@@ -213,7 +219,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse(argv: list[str] | None) -> BenchConfig:
-    ap = _Parser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
+    ap = _Parser(prog="python -m engine.benchmarks.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="tiny CPU run (under a minute): width 0.125, P=4, batch 16, 8 steps, no compile")
     ap.add_argument("--models", default="conv4,vgg11", help="comma-separated registered models")

@@ -1,35 +1,32 @@
 """``gtl-tui evaluate`` and ``gtl-tui pretrain``: few-shot evaluation of a learngene against baselines.
 
-The engine part lives in ``engine.evaluate`` and ``engine.baselines``; this module parses options, resolves
-paths and defaults (the data of the learngene's own run), prints a rich table and writes the JSON.
-torch is imported inside the commands only, so ``import gtl_tui.cli`` stays light.
+The engine part lives in :mod:`engine.fewshot`; this module parses options, resolves paths and defaults (the data
+of the learngene's own run), prints a rich table and writes the JSON. torch is imported inside the commands only,
+so ``import gtl_tui.cli`` stays light.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-GEN0 = "gen0-best"
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(message, err=True, fg="red")
-    return typer.Exit(code)
+from engine.rundir import GEN0_NAME as GEN0
+from engine.rundir import LEARNGENES_DIR
+from gtl_tui.commands.common import default_config_path, fail
 
 
 def _ints(text: str, what: str) -> list[int]:
     try:
         out = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise _fail(f"error: --{what} expects comma-separated integers (got {text!r})") from None
+        raise fail(f"error: --{what} expects comma-separated integers (got {text!r})") from None
     if not out:
-        raise _fail(f"error: --{what} is empty")
+        raise fail(f"error: --{what} is empty")
     return out
 
 
@@ -37,19 +34,19 @@ def resolve_learngene(path: Path) -> tuple[Path, Path | None]:
     """A learngene path (file or stem) or a run directory -> (learngene, the run's gen-0 learngene if any)."""
     p = path.expanduser()
     if p.is_dir():
-        d = p / "learngenes"
+        d = p / LEARNGENES_DIR
         # The run's end exports its elite (best-...) and then, when it is another individual, the best of the last
         # generation (last-best-...), which transferred as well or better in every measured run
         # (docs/evaluation.md): the newest of them is that run end's choice.
         found = [*d.glob("best-*.json"), *d.glob("last-best-*.json")] if d.is_dir() else []
         best = sorted(found, key=lambda q: (q.stat().st_mtime, q.name.startswith("last-best")))
         if not best:
-            raise _fail(f"error: {p}: no exported learngene (learngenes/best-*.json); export one first")
+            raise fail(f"error: {p}: no exported learngene (learngenes/best-*.json); export one first")
         gen0 = d / f"{GEN0}.json"
         return best[-1], gen0 if gen0.is_file() else None
     stem = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
     if not stem.with_name(stem.name + ".json").is_file():
-        raise _fail(f"error: {p}: no such learngene (expected {stem.name}.json and {stem.name}.safetensors)")
+        raise fail(f"error: {p}: no such learngene (expected {stem.name}.json and {stem.name}.safetensors)")
     gen0 = stem.parent / f"{GEN0}.json"
     return stem, gen0 if gen0.is_file() and stem.name != GEN0 else None
 
@@ -72,7 +69,7 @@ def data_config(manifest: dict[str, Any], dataset: str | None, root: str | None,
     except ValueError as err:
         first = err.errors()[0] if hasattr(err, "errors") else None  # pydantic ValidationError
         msg = first["msg"].removeprefix("Value error, ") if first else str(err)
-        raise _fail(f"error: data: {msg} (use --data ROOT / --dataset)") from None
+        raise fail(f"error: data: {msg} (use --data ROOT / --dataset)") from None
 
 
 def results_table(report: dict[str, Any], title: str) -> Table:
@@ -88,11 +85,6 @@ def results_table(report: dict[str, Any], title: str) -> Table:
         table.add_row(m, *(f"{100 * cells[c]['mean']:.1f} ± {100 * cells[c]['ci95']:.1f}" if c in cells else "-"
                            for c in cols))
     return table
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(evaluate)
-    app.command()(pretrain)
 
 
 def evaluate(
@@ -115,72 +107,97 @@ def evaluate(
     methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated subset of the methods.")] = None,
     lr: Annotated[float, typer.Option("--lr", help="Fine-tuning learning rate of the head.")] = 1e-3,
     body_lr_scale: Annotated[float, typer.Option("--body-lr-scale", help="Body lr / head lr (0: head only).")] = 0.1,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adam or sgd.")] = "adam",
-    head_init: Annotated[str, typer.Option("--head-init", help="prototype or random.")] = "prototype",
-    bn: Annotated[str, typer.Option("--bn", help="BatchNorm while fine-tuning: frozen or train.")] = "frozen",
-    metric: Annotated[str, typer.Option("--metric", help="Nearest class mean: euclidean or cosine.")] = "euclidean",
-    nongene_init: Annotated[str | None, typer.Option("--nongene-init", help="Default: the run's config.")] = None,
+    optimizer: Annotated[Literal["adam", "sgd"], typer.Option("--optimizer", help="Fine-tuning optimizer.")] = "adam",
+    head_init: Annotated[Literal["prototype", "random"], typer.Option("--head-init")] = "prototype",
+    bn: Annotated[Literal["frozen", "train"], typer.Option("--bn", help="BatchNorm while fine-tuning.")] = "frozen",
+    metric: Annotated[Literal["euclidean", "cosine"], typer.Option("--metric", help="Nearest class mean.")
+                      ] = "euclidean",
+    nongene_init: Annotated[Literal["random", "scaled", "zero"] | None, typer.Option(
+        "--nongene-init", help="Default: the run's config.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")] = 0,
 ) -> None:
     """Few-shot evaluation of a learngene's descendants against scratch, pretrained, random-20% and gen-0."""
-    choices = {"optimizer": (optimizer, ("adam", "sgd")), "head-init": (head_init, ("prototype", "random")),
-               "bn": (bn, ("frozen", "train")), "metric": (metric, ("euclidean", "cosine"))}
-    for name, (value, ok) in choices.items():
-        if value not in ok:
-            raise _fail(f"error: --{name} must be one of {', '.join(ok)} (got {value!r})")
     shot_list, step_list = _ints(shots, "shots"), _ints(steps, "steps")
     lg_path, run_gen0 = resolve_learngene(learngene)
-    import torch
-
     from engine.data import DataError, load_dataset
-    from engine.evaluate import METHODS, EvalSettings, FinetuneSettings, builders
-    from engine.evaluate import evaluate as run_eval
-    from engine.learngene import load_learngene
-    from engine.models import available_models
+    from engine.fewshot.evaluate import EvalSettings, FinetuneSettings
+    from engine.run.runner import set_threads
 
-    if threads > 0:
-        torch.set_num_threads(threads)
-    if arch is not None and arch not in available_models():
-        raise _fail(f"error: --arch {arch!r} is unknown; choose one of {', '.join(available_models())}")
-    wanted = [m.strip() for m in methods.split(",")] if methods else list(METHODS)
-    bad = [m for m in wanted if m not in METHODS]
-    if bad:
-        raise _fail(f"error: unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
-    try:
-        gene, manifest = load_learngene(lg_path)
-        g0 = load_learngene(gen0 or run_gen0)[0] if (gen0 or run_gen0) and "gen0" in wanted else None
-        pre = None
-        if pretrained is not None and {"pretrained", "pretrained_random20"} & set(wanted):
-            from engine.baselines import load_pretrained
-
-            pre = load_pretrained(pretrained)[0]
-    except ValueError as err:
-        raise _fail(f"error: {err}") from None
+    set_threads(threads)
+    wanted = _methods(methods, arch)
+    gen0 = gen0 or run_gen0
+    gene, manifest, g0, pre = _load_inputs(lg_path, gen0 if "gen0" in wanted else None,
+                                           pretrained if {"pretrained", "pretrained_random20"} & set(wanted)
+                                           else None)
     cfg_ln = (manifest.get("config") or {}).get("learngene", {})
     dcfg = data_config(manifest, dataset, data, None)
     try:
         ds = load_dataset(dcfg)
     except DataError as err:
-        raise _fail(f"error: {err}") from None
+        raise fail(f"error: {err}") from None
     ft = FinetuneSettings(optimizer=optimizer, lr=lr, body_lr_scale=body_lr_scale, head_init=head_init, bn=bn)
     settings = EvalSettings(episodes=episodes, ways=ways, shots=shot_list, queries=queries, steps=step_list,
                             seed=seed, metric=metric, arch=arch, width_scale=width_scale, extra_layers=extra_layers,
                             nongene_init=nongene_init or cfg_ln.get("nongene_init", "random"),
                             nongene_scale=cfg_ln.get("nongene_scale", 0.1), finetune=ft)
+    report = _evaluate(ds, settings, wanted, gene, g0, pre)
+    report["settings"].update(learngene=str(lg_path), dataset=dcfg.dataset, root=dcfg.root, arch_gene=gene.arch,
+                              fraction=gene.fraction, pretrained=str(pretrained) if pretrained else None,
+                              gen0=str(gen0) if g0 is not None else None)
+    Console().print(results_table(report, f"{lg_path.name}: {ways}-way accuracy (%), {episodes} episodes, 95% CI"))
+    _write_report(report, learngene, lg_path, json_out)
+
+
+def _methods(methods: str | None, arch: str | None) -> list[str]:
+    """The methods asked for (default: all), checked, with the descendant architecture."""
+    from engine.fewshot.evaluate import METHODS
+    from engine.models import available_models
+
+    if arch is not None and arch not in available_models():
+        raise fail(f"error: --arch {arch!r} is unknown; choose one of {', '.join(available_models())}")
+    wanted = [m.strip() for m in methods.split(",")] if methods else list(METHODS)
+    bad = [m for m in wanted if m not in METHODS]
+    if bad:
+        raise fail(f"error: unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+    return wanted
+
+
+def _load_inputs(lg_path: Path, gen0: Path | None, pretrained: Path | None) -> tuple[Any, dict[str, Any], Any, Any]:
+    """The learngene and its manifest, the generation-0 learngene and the pretrained network (those asked for)."""
+    from engine.learngene import load_learngene
+
+    try:
+        gene, manifest = load_learngene(lg_path)
+        g0 = load_learngene(gen0)[0] if gen0 is not None else None
+        pre = None
+        if pretrained is not None:
+            from engine.fewshot.baselines import load_pretrained
+
+            pre = load_pretrained(pretrained)[0]
+    except ValueError as err:
+        raise fail(f"error: {err}") from None
+    return gene, manifest, g0, pre
+
+
+def _evaluate(ds: Any, settings: Any, wanted: list[str], gene: Any, g0: Any, pre: Any) -> dict[str, Any]:
+    """Run the episodes of every method that can be built, with a progress bar; returns the report."""
+    from rich.progress import Progress
+
+    from engine.fewshot.evaluate import builders
+    from engine.fewshot.evaluate import evaluate as run_eval
+
     try:
         settings.check()
-        found = builders(settings, ways=ways, in_channels=ds.channels, image_size=ds.image_size, gene=gene,
-                         gen0=g0, pretrained=pre)
+        found = builders(settings, ways=settings.ways, in_channels=ds.channels, image_size=ds.image_size,
+                         gene=gene, gen0=g0, pretrained=pre)
     except ValueError as err:
-        raise _fail(f"error: {err}") from None
+        raise fail(f"error: {err}") from None
     chosen = {m: found[m] for m in wanted if m in found}
     missing = [m for m in wanted if m not in found]
     console = Console(stderr=True)
     if missing:
         console.print(f"[yellow]skipping {', '.join(missing)}: needs --pretrained / a gen-0 learngene[/]")
-    from rich.progress import Progress
-
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
 
@@ -188,20 +205,21 @@ def evaluate(
             bar.update(task, description=label, completed=done, total=total)
 
         try:
-            report = run_eval(ds, settings, chosen, progress=progress)
+            return run_eval(ds, settings, chosen, progress=progress)
         except ValueError as err:
-            raise _fail(f"error: {err}") from None
-    report["settings"].update(learngene=str(lg_path), dataset=dcfg.dataset, root=dcfg.root, arch_gene=gene.arch,
-                              fraction=gene.fraction, pretrained=str(pretrained) if pretrained else None,
-                              gen0=str(gen0 or run_gen0) if g0 is not None else None)
-    Console().print(results_table(report, f"{lg_path.name}: {ways}-way accuracy (%), {episodes} episodes, 95% CI"))
+            raise fail(f"error: {err}") from None
+
+
+def _write_report(report: dict[str, Any], learngene: Path, lg_path: Path, json_out: Path | None) -> None:
+    """``--json``, and ``<run>/evaluations/<learngene>.json`` when the learngene belongs to a run (the monitor
+    shows it on the Learngene tab)."""
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2) + "\n")
     from gtl_tui.evaluations import run_dir_of, write_evaluation
 
     run = learngene.expanduser() if learngene.expanduser().is_dir() else run_dir_of(lg_path)
-    if run is not None:  # the monitor shows it (Learngene tab)
+    if run is not None:
         written = write_evaluation(run, lg_path.name.removesuffix(".json"), report)
         typer.echo(f"evaluation -> {written}", err=True)
 
@@ -230,21 +248,17 @@ def pretrain(
             base = manifest.get("config") if isinstance(manifest, dict) else None
             cfg = config_from_dict(apply_overrides(dict(base) if isinstance(base, dict) else {}, set_ or []))
         else:
-            from gtl_tui.cli import default_config_path
-
             cfg = load_config(config or default_config_path(), set_ or [])
     except (ConfigError, ValueError) as err:  # ValueError: an unreadable or too deep manifest
-        raise _fail(f"error: {err}") from None
+        raise fail(f"error: {err}") from None
     if steps < 0:
-        raise _fail("error: --steps must be >= 0")
-    import torch
-
-    from engine.baselines import PretrainSettings, save_pretrained
-    from engine.baselines import pretrain as train
+        raise fail("error: --steps must be >= 0")
     from engine.data import DataError, load_dataset
+    from engine.fewshot.baselines import PretrainSettings, save_pretrained
+    from engine.fewshot.baselines import pretrain as train
+    from engine.run.runner import set_threads
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     e, lt = cfg.evolution, cfg.lifetime
     budget = steps or e.population * e.generations * lt.steps
     settings = PretrainSettings(arch=cfg.model.arch, width=cfg.model.width, steps=budget, batch_size=lt.batch_size,
@@ -253,7 +267,7 @@ def pretrain(
     try:
         ds = load_dataset(cfg.data)
     except DataError as err:
-        raise _fail(f"error: {err}") from None
+        raise fail(f"error: {err}") from None
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as bar:

@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-SOCKET_NAME = "control.sock"
+from engine.rundir import SOCKET_NAME
+
 MAX_REQUEST_BYTES = 64 * 1024
 
 

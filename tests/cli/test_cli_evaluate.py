@@ -50,7 +50,7 @@ def test_pretrain_then_evaluate_writes_json(lg: Path, tmp_path: Path) -> None:
     (["evaluate", "nowhere/lg.json"], "no such learngene"),
     (["evaluate", "LG", "--shots", "one"], "--shots expects comma-separated integers"),
     (["evaluate", "LG", "--methods", "magic"], "unknown method 'magic'"),
-    (["evaluate", "LG", "--bn", "sometimes"], "--bn must be one of"),
+    (["evaluate", "LG", "--bn", "sometimes"], "'sometimes' is not one of 'frozen', 'train'"),
     (["evaluate", "LG", "--arch", "resnet9000"], "--arch 'resnet9000' is unknown"),
     (["evaluate", "LG", "--pretrained", "nowhere/p"], "cannot read pretrained manifest"),
     (["evaluate", "LG", "--dataset", "cifar-fs"], "root is required"),
@@ -91,7 +91,7 @@ def test_evaluating_a_learngene_of_a_run_writes_it_into_the_run(lg: Path, tmp_pa
 def test_a_run_directory_means_its_last_generations_best_else_its_elite(tmp_path: Path) -> None:
     import os
 
-    from gtl_tui.evaluate_cmd import resolve_learngene
+    from gtl_tui.commands.evaluate import resolve_learngene
 
     genes = tmp_path / "run" / "learngenes"
     genes.mkdir(parents=True)

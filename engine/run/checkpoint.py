@@ -11,7 +11,6 @@ RNG state is the seed and the generation to continue with.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,17 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from engine.atomic import replacing
 from engine.integrity import MAX_CHECKPOINT_BYTES, all_finite, check_file, data_checksum
 from engine.learngene import Learngene
+from engine.rundir import CHECKPOINTS_DIR
 
-CHECKPOINT_DIR = "checkpoints"
 FORMAT = 1
 _NAME = re.compile(r"^gen_(\d{5})\.safetensors$")
 
 
 def checkpoint_path(run_dir: Path, generation: int) -> Path:
-    return run_dir / CHECKPOINT_DIR / f"gen_{generation:05d}.safetensors"
+    return run_dir / CHECKPOINTS_DIR / f"gen_{generation:05d}.safetensors"
 
 
 def save_checkpoint(run_dir: Path, generation: int, state: dict[str, Any] | str, genes: dict[str, Learngene],
@@ -55,17 +55,8 @@ def save_checkpoint(run_dir: Path, generation: int, state: dict[str, Any] | str,
     meta = {"format": str(FORMAT), "state": state if isinstance(state, str) else json.dumps(state),
             "genes": json.dumps(gene_meta)}
     meta["sha256"] = checkpoint_checksum(meta, tensors)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with replacing(path) as tmp:  # a full disk leaves no half file behind
         save_file(tensors, str(tmp), metadata=meta)
-        os.chmod(tmp, 0o600)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk must not leave a half file behind
-        raise
-    _fsync_dir(path.parent)
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
@@ -83,7 +74,7 @@ def checkpoint_checksum(meta: dict[str, str], tensors: dict[str, torch.Tensor]) 
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
-    d = Path(run_dir) / CHECKPOINT_DIR
+    d = Path(run_dir) / CHECKPOINTS_DIR
     if not d.is_dir():
         return []
     return sorted((p for p in d.iterdir() if _NAME.match(p.name)), key=lambda p: p.name)
@@ -139,14 +130,3 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Learngene]]:
             raise ValueError(f"{path}: damaged checkpoint ({err})") from None
         raise
     return state, genes
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -14,7 +14,6 @@ or mixing along channels outside convs and linears); the equivalence tests check
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 
 import torch
@@ -170,13 +169,6 @@ class PopulationNet(nn.Module):
         return out
 
     @torch.no_grad()
-    def write(self, models: Sequence[GeneNet]) -> None:
-        """Copy slice k back into ``models[k]`` (weights and BN statistics), on each model's device."""
-        if len(models) != self.population:
-            raise ValueError(f"expected {self.population} models, got {len(models)}")
-        for model, state in zip(models, self.states(), strict=True):
-            model.load_state_dict(state)
-
     def grouped(self, tensors: Sequence[dict[str, Tensor]], *, default: float = 1.0) -> dict[str, Tensor]:
         """Per-individual tensors keyed like the parameters, concatenated into the population layout.
 
@@ -194,8 +186,3 @@ def _format_of(t: Tensor) -> torch.memory_format:
     if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
         return torch.channels_last
     return torch.contiguous_format
-
-
-def parameter_count(model: nn.Module) -> int:
-    """Number of parameter elements of ``model``."""
-    return sum(math.prod(p.shape) for p in model.parameters())

@@ -1,15 +1,11 @@
-"""The run-control verbs of the CLI: ``ls``, ``status``, ``pause``, ``resume``, ``stop``, ``export``.
+"""The run-control commands: ``ls``, ``status``, ``pause``, ``resume``, ``stop``, ``export``.
 
 They talk to a background engine over its control socket and read run directories; no torch import.
-``register(app)`` adds them to the typer app of :mod:`gtl_tui.cli`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -20,24 +16,20 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from engine.control_client import ControlError, send
-from engine.daemon import LOG_FILE, live_engine_pid
-from gtl_tui.runs import RunError, RunInfo, age, final_learngene, find_runs, read_run
+from engine.atomic import copy_atomic
+from engine.control.client import ControlError, send
+from engine.rundir import ERROR_FILE, LOG_FILE, RunDirError, live_engine_pid
+from gtl_tui.commands.common import EXIT_FAILED, EXIT_USAGE, RunArg, fail
+from gtl_tui.runs import RunInfo, age, final_learngene, find_runs, read_run
 
-RunArg = Annotated[Path, typer.Argument(help="Run directory.", show_default=False)]
 WAIT_S = 120.0
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(message, err=True, fg="red")
-    return typer.Exit(code)
 
 
 def _read(run: Path) -> RunInfo:
     try:
         return read_run(run)
-    except RunError as err:
-        raise _fail(f"error: {err}", 2) from None
+    except RunDirError as err:
+        raise fail(f"error: {err}", EXIT_USAGE) from None
 
 
 def _not_running_hint(info: RunInfo) -> str:
@@ -46,7 +38,7 @@ def _not_running_hint(info: RunInfo) -> str:
         gene = final_learngene(Path(run))
         return f"its final learngene is {gene}" if gene else "it has completed"
     if info.state == "failed":
-        return f"it failed: {info.error or 'see the log'} (details in {Path(run) / LOG_FILE} and error.txt)"
+        return f"it failed: {info.error or 'see the log'} (details in {Path(run) / LOG_FILE} and {ERROR_FILE})"
     return f"continue it with: gtl-tui run --resume {run}"
 
 
@@ -56,16 +48,17 @@ def _controllable(run: Path, verb: str) -> RunInfo:
     if info.controllable:
         return info
     if info.live:
-        raise _fail(f"error: cannot {verb} {info.path}: its engine (pid {info.pid}) has no control socket "
-                    "(a --headless run or an engine still starting)")
-    raise _fail(f"error: cannot {verb} {info.path}: it is not running ({info.state}); {_not_running_hint(info)}")
+        raise fail(f"error: cannot {verb} {info.path}: its engine (pid {info.pid}) has no control socket "
+                   "(a --headless run or an engine still starting)", EXIT_FAILED)
+    raise fail(f"error: cannot {verb} {info.path}: it is not running ({info.state}); {_not_running_hint(info)}",
+               EXIT_FAILED)
 
 
 def _request(run: Path, cmd: str, what: str = "", **args: object) -> dict:
     try:
         return send(run, cmd, **args)
     except ControlError as err:
-        raise _fail(f"error: {what}{err}") from None
+        raise fail(f"error: {what}{err}", EXIT_FAILED) from None
 
 
 def _wait_state(run: Path, states: tuple[str, ...], timeout: float) -> dict | None:
@@ -85,8 +78,8 @@ def ls(runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories.
     """List the runs in RUNS_DIR with their state, generation and best fitness."""
     try:
         runs = find_runs(runs_dir)
-    except RunError as err:
-        raise _fail(f"error: {err}", 2) from None
+    except RunDirError as err:
+        raise fail(f"error: {err}", EXIT_USAGE) from None
     if not runs:
         typer.echo(f"no runs in {runs_dir}")
         return
@@ -178,25 +171,15 @@ def stop(run: RunArg,
     typer.echo(f"stop requested: the engine checkpoints and exits at its next safe point (pid {info.pid})")
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> None:
     """Export from a run whose engine is gone: only its final learngene in learngenes/ is available."""
     gene = final_learngene(Path(info.path))
     if gene is None or individual is not None:
         where = f"only its final best learngene is available: {gene}" if gene else \
             f"it has no exported learngene; {_not_running_hint(info)}"
-        raise _fail(f"error: cannot export from {info.path}: its engine is not running ({info.state}); {where}")
-    from engine.control_server import scp_line
+        raise fail(f"error: cannot export from {info.path}: its engine is not running ({info.state}); {where}",
+                   EXIT_FAILED)
+    from engine.control.server import scp_line
 
     weights, manifest = gene, gene.with_suffix(".json")
     if out is not None:
@@ -206,10 +189,10 @@ def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> 
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
             new_w, new_m = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
-            _copy_atomic(weights, new_w)
-            _copy_atomic(manifest, new_m)
+            copy_atomic(weights, new_w)
+            copy_atomic(manifest, new_m)
         except OSError as err:
-            raise _fail(f"error: export: {err}") from None
+            raise fail(f"error: export: {err}", EXIT_FAILED) from None
         weights, manifest = new_w, new_m
     what = "final learngene" if info.state == "finished" else "newest learngene exported from it"
     typer.echo(f"the engine is not running ({info.state}); the run's {what}:")
@@ -228,7 +211,8 @@ def export(
     out_abs = out.expanduser().resolve() if out is not None else None
     if not info.controllable:
         if info.live:
-            raise _fail(f"error: cannot export from {info.path}: its engine (pid {info.pid}) has no control socket")
+            raise fail(f"error: cannot export from {info.path}: its engine (pid {info.pid}) has no control socket",
+                       EXIT_FAILED)
         _export_offline(info, individual, out_abs)
         return
     args: dict[str, object] = {}
@@ -238,13 +222,3 @@ def export(
         args["out"] = str(out_abs)
     reply = _request(run, "export", "export failed: ", **args)
     typer.echo(f"learngene {reply['path']}\nmanifest  {reply['manifest']}\n{reply['scp']}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the verbs to the CLI."""
-    app.command("ls")(ls)
-    app.command()(status)
-    app.command()(pause)
-    app.command()(resume)
-    app.command()(stop)
-    app.command()(export)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from engine.data import ImageDataset, augment, batch_indices, normalize
+from engine.learngene.io import pair_paths
 from engine.models import GeneNet, create_model
 
 FORMAT = "gtl-pretrained"
@@ -74,17 +75,10 @@ def pretrain(dataset: ImageDataset, settings: PretrainSettings, *, device: torch
     return model.cpu().eval()
 
 
-def _paths(path: str | Path) -> tuple[Path, Path]:
-    p = Path(path).expanduser()
-    if p.suffix in (".safetensors", ".json"):
-        p = p.with_suffix("")
-    return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
-
-
 def save_pretrained(model: GeneNet, path: str | Path, settings: PretrainSettings, *, dataset: str,
                     image_size: int, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
     """Write the pretrained network's weights and manifest; returns the two paths."""
-    st, js = _paths(path)
+    st, js = pair_paths(path)
     st.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(st),
               metadata={"format": FORMAT})
@@ -122,7 +116,7 @@ def load_pretrained(path: str | Path) -> tuple[GeneNet, dict[str, Any]]:
     """Read a network written by :func:`save_pretrained`. Raises ValueError on a missing or foreign file."""
     from engine.integrity import MAX_WEIGHTS_BYTES, check_file, read_json_file
 
-    st, js = _paths(path)
+    st, js = pair_paths(path)
     manifest = read_json_file(js, "pretrained manifest")  # size-limited; too deep is a ValueError
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{js}: not a pretrained-network manifest (format is not {FORMAT!r})")

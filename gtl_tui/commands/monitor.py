@@ -1,0 +1,76 @@
+"""``attach`` and ``replay``: open the monitor on a run, local or over ssh, or play its log back. No torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gtl_tui.commands.common import fail
+
+ATTACH_FIRST_WAIT_S = 15.0  # how long `attach ssh://...` waits for its first connection before opening the monitor
+
+RunDirArg = Annotated[Path, typer.Argument(help="The run directory (holds events.jsonl).", show_default=False)]
+
+
+def _monitorable(run_dir: Path) -> Path:
+    """The run directory, or a one-line error and exit code 2."""
+    from gtl_tui.sources import run_dir_problem
+
+    problem = run_dir_problem(run_dir)
+    if problem is not None:
+        raise fail(f"error: {problem}")
+    return run_dir
+
+
+def attach(
+    run: Annotated[str, typer.Argument(help="Run directory, or ssh://[user@]host[:port]/path/to/run.",
+                                       show_default=False)],
+    refresh: Annotated[float | None, typer.Option("--refresh", min=0.05,
+                                                  help="Seconds between reads of the log.")] = None,
+    low_bandwidth: Annotated[bool | None, typer.Option(
+        "--low-bandwidth/--no-low-bandwidth",
+        help="1 s refresh, no animation (default: on when SSH_CONNECTION is set).")] = None,
+    remote_cmd: Annotated[str | None, typer.Option(
+        "--remote-cmd", help="gtl-tui on the server, e.g. ~/venv/bin/gtl-tui (env GTL_TUI_REMOTE_CMD).")] = None,
+    fetch_dir: Annotated[Path, typer.Option("--fetch-dir", help="Where exports of a remote run are copied.")] = Path(
+        "learngenes"),
+) -> None:
+    """Open the monitor on a run, local or over SSH; quitting leaves the engine running."""
+    from gtl_tui.app import open_monitor
+
+    if low_bandwidth is None:
+        low_bandwidth = bool(os.environ.get("SSH_CONNECTION"))
+    interval = refresh if refresh is not None else (1.0 if low_bandwidth else 0.25)
+    if run.startswith("ssh://"):
+        from gtl_tui.remote.client import RemoteRun, SSHTarget
+
+        try:
+            target = SSHTarget.parse(run)
+        except ValueError as err:
+            raise fail(f"error: {err}") from None
+        remote = RemoteRun.over_ssh(target, remote_cmd=remote_cmd, fetch_dir=fetch_dir)
+        # A first connection that cannot work ends here, in one line, rather than in a monitor that reconnects
+        # forever; a slow one (or a server down for now) opens the monitor, which shows the retries.
+        if not remote.wait_connected(ATTACH_FIRST_WAIT_S) and remote.fatal is not None:
+            remote.close()
+            raise fail(f"error: {run}: {remote.fatal}")
+        try:
+            open_monitor(Path(target.path), event_source=remote, controller=remote, refresh_interval=interval,
+                         remote=run)
+        finally:
+            remote.close()
+        return
+    open_monitor(_monitorable(Path(run)), refresh_interval=interval)
+
+
+def replay(
+    run_dir: RunDirArg,
+    speed: Annotated[float, typer.Option("--speed", min=0.125, help="Log seconds per second of replay.")] = 10.0,
+) -> None:
+    """Play a run's event log back through the monitor (space pauses, +/- speed, ./, step by generation)."""
+    from gtl_tui.app import open_monitor
+
+    open_monitor(_monitorable(run_dir), replay=True, speed=speed)

@@ -48,8 +48,10 @@ def _engine_env() -> dict[str, str]:
     return env
 
 
-def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
+def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S, env: dict[str, str] | None = None) -> int:
     """Spawn the background engine for ``run_dir`` and wait until its control socket answers; returns its pid.
+
+    ``env``: variables added to the engine's environment (a sweep gives each engine its GPU this way).
 
     Raises:
         EngineStartError: the engine exited (the message holds the tail of ``engine.log``) or did not answer
@@ -60,7 +62,7 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
         with open(run_dir / LOG_FILE, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "engine.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env=_engine_env(), close_fds=True)
+                stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env={**_engine_env(), **(env or {})}, close_fds=True)
     except OSError as err:
         raise EngineStartError(f"cannot start the engine in {run_dir}: {err}") from None
     # reap it when it ends while we are still around (a zombie would look alive to a pid check)

@@ -171,6 +171,10 @@ from gtl_tui.remote import commands as remote_commands  # noqa: E402 (stream, se
 
 remote_commands.register(app)
 
+from gtl_tui.experiments import commands as experiment_commands  # noqa: E402 (sweep, compare, report)
+
+experiment_commands.register(app)
+
 from gtl_tui import evaluate_cmd  # noqa: E402 (evaluate, pretrain)
 
 evaluate_cmd.register(app)

@@ -140,7 +140,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie (killed, its parent gone, not yet reaped by init) is dead
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] != "Z"
+    except (OSError, ValueError, IndexError):
+        return True
 
 
 def engine_status(run_dir: Path, timeout: float = 3.0) -> dict[str, Any] | None:

@@ -185,7 +185,7 @@ def _show(v: Any) -> str:
 
 
 def _slug(v: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "_", _show(v)).strip("_") or "x"
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", _show(v)).strip("_") or "x"
 
 
 def point_names(grid_keys: list[str], combos: list[tuple[Any, ...]], seeds: list[int]) -> list[str]:

@@ -220,6 +220,30 @@ def sweep_control(sweep_dir: Path, verb: str, wait: bool = True) -> None:
         raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------------------------- compare
+def compare(
+    targets: Annotated[list[Path], typer.Argument(help="Run directories, or a sweep folder.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (one row per setting and measure).")] = False,
+) -> None:
+    """Group runs by setting (overrides, seeds aside): final best/mean fitness and evaluations, mean ± 95% CI."""
+    from gtl_tui.experiments import compare as cmp
+
+    if as_json and as_csv:
+        raise _fail("error: choose one of --json and --csv")
+    try:
+        result = cmp.compare(cmp.load_records(targets))
+    except SweepError as err:
+        raise _fail(f"error: {err}") from None
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    elif as_csv:
+        typer.echo(cmp.to_csv(result), nl=False)
+    else:
+        Console().print(cmp.table(result))
+
+
 def register(app: typer.Typer) -> None:
     """Add the experiment verbs to the CLI."""
     app.command()(sweep)
+    app.command()(compare)

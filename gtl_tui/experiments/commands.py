@@ -243,7 +243,26 @@ def compare(
         Console().print(cmp.table(result))
 
 
+# --------------------------------------------------------------------------------------------- report
+def report(
+    targets: Annotated[list[Path], typer.Argument(help="Run directories, or a sweep folder.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the report (created).")] = Path("report"),
+    tensorboard: Annotated[Path | None, typer.Option(
+        "--tensorboard", help="Also write the per-generation scalars as TensorBoard event files here.",
+        show_default=False)] = None,
+) -> None:
+    """Figures (fitness, lineage, channel map, evaluations), CSVs and a self-contained index.html."""
+    from gtl_tui.experiments.report import build_report
+
+    try:
+        written = build_report(targets, out, tensorboard)
+    except SweepError as err:
+        raise _fail(f"error: {err}") from None
+    typer.echo(f"report: {out / 'index.html'} ({len(written)} files)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the experiment verbs to the CLI."""
     app.command()(sweep)
     app.command()(compare)
+    app.command()(report)

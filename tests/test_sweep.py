@@ -81,6 +81,16 @@ def tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 # ------------------------------------------------------------------------------------------------ fast
+def test_experiment_modules_import_no_torch_nor_matplotlib() -> None:
+    import subprocess
+    import sys
+
+    mods = ", ".join(f"gtl_tui.experiments.{m}" for m in ("sweepfile", "sweep", "compare", "report", "commands"))
+    code = (f"import sys, {mods}; bad = [m for m in ('torch', 'matplotlib', 'textual') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
 @pytest.mark.parametrize("grid,extra,sets,needle", [
     ('"task.ways" = [2, 300]', "", [], "point 3-ways300-seed0 (task.ways=300, run.seed=0): task.ways (300) exceeds"),
     ('"lifetime.lr" = [0.1, -1]', "", [], "point 3-lr-1-seed0 (lifetime.lr=-1, run.seed=0): lifetime.lr:"),

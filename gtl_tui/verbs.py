@@ -89,8 +89,8 @@ def ls(runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories.
     except RunError as err:
         raise _fail(f"error: {err}", 2) from None
     if not runs:
-        typer.echo(f"no runs in {runs_dir}")
-        ls_sweeps(runs_dir)
+        if not ls_sweeps(runs_dir):
+            typer.echo(f"no runs in {runs_dir}")
         return
     colors = {"running": "green", "paused": "yellow", "pausing": "yellow", "finished": "bold green",
               "stopped": "cyan", "failed": "red", "crashed": "red"}

@@ -117,17 +117,21 @@ def sweeps_in(runs_dir: Path) -> list[Path]:
         return []
 
 
-def ls_sweeps(runs_dir: Path) -> None:
-    """After ``ls``'s table: the sweep itself (on a sweep folder), or one line per sweep folder inside."""
+def ls_sweeps(runs_dir: Path) -> int:
+    """After ``ls``'s table: the sweep itself (on a sweep folder), or one line per sweep folder inside; returns
+    the number of lines printed."""
     runs_dir = runs_dir.expanduser()
     if is_sweep_dir(runs_dir):
         typer.echo(sweep_summary(runs_dir))
-        return
+        return 1
+    n = 0
     for d in sweeps_in(runs_dir):
         try:
             typer.echo(f"{sweep_summary(d)} (gtl-tui ls {d})")
+            n += 1
         except SweepError:
             continue
+    return n
 
 
 def _runs_of(sweep_dir: Path) -> list[Any]:

@@ -24,6 +24,7 @@ from engine.daemon import live_engine_pid
 from gtl_tui.cli import app
 from gtl_tui.experiments.sweep import MANIFEST, live_sweep_pid, read_manifest
 from gtl_tui.experiments.sweepfile import SweepError, plan
+from gtl_tui.runs import read_run
 
 REPO = Path(__file__).resolve().parent.parent
 BASE = REPO / "configs" / "quickstart.toml"
@@ -180,6 +181,19 @@ def test_sweep_killed_midway_and_resumed_equals_the_runs_launched_alone(tmp: Pat
     assert code == 0, out
     code, out = cli("sweep", "--resume", sweep, "--detach")  # one sweep process per folder
     assert code == 2 and "running already" in out
+
+    # the run verbs on the sweep folder: pause, resume and stop all its runs (stop ends the sweep process first)
+    running = wait_for(lambda: [r for r in engines() if "generation_completed" in log(r)], 120, "a training run")
+    code, out = cli("pause", sweep)
+    assert code == 0 and "paused" in out, out
+    assert all(read_run(r).state == "paused" for r in running if live_engine_pid(r))
+    code, out = cli("resume", sweep)
+    assert code == 0 and "resume requested" in out, out
+    code, out = cli("stop", sweep)
+    assert code == 0 and "sweep process" in out and "stopped" in out, out
+    assert live_sweep_pid(sweep) is None and engines() == [] and read_manifest(sweep)["state"] == "stopped"
+    code, out = cli("sweep", "--resume", sweep, "--detach")
+    assert code == 0, out
     wait_for(lambda: live_sweep_pid(sweep) is None, 300, "the resumed sweep to end")
     manifest = read_manifest(sweep)
     assert manifest["state"] == "finished", manifest
@@ -187,7 +201,7 @@ def test_sweep_killed_midway_and_resumed_equals_the_runs_launched_alone(tmp: Pat
     points = json.loads(out)["points"]
     assert [p["run"]["state"] for p in points] == ["finished"] * 6
     starts = [e for e in ev.read_events(victim / ev.EVENTS_FILE)[0] if isinstance(e, ev.RunStarted)]
-    assert len(starts) == 2 and starts[1].resumed_from is not None
+    assert len(starts) >= 2 and all(s.resumed_from is not None for s in starts[1:])  # killed (and maybe stopped)
 
     from engine.runner import create_run_dir, run_in_dir
 

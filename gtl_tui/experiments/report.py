@@ -177,10 +177,10 @@ def lineage_figures(plt: Any, r: RunRecord, out: Path) -> None:
         if b.parent is not None and b.parent in pos:
             (x0, y0), (x1, y1) = pos[b.parent], pos[i]
             ax.plot([x0, x1], [y0, y1], color="0.75", lw=0.8, zorder=1)
-    for a, b in zip(chain, chain[1:]):
+    for a, b in zip(chain, chain[1:], strict=False):
         (x0, y0), (x1, y1) = pos[a.id], pos[b.id]
         ax.plot([x0, x1], [y0, y1], color="C3", lw=2.5, zorder=2)
-    xs, ys, cs = zip(*[(*pos[i], done[i].fitness if i in done else 0.0) for i in born]) if born else ([], [], [])
+    xs, ys, cs = zip(*[(*pos[i], done[i].fitness if i in done else 0.0) for i in born], strict=True) if born else ([], [], [])
     sc = ax.scatter(xs, ys, c=cs, cmap="viridis", s=28, zorder=3, edgecolors="k", linewidths=0.3)
     if chain:
         ax.scatter([pos[b.id][0] for b in chain], [pos[b.id][1] for b in chain], s=70, facecolors="none",

@@ -128,7 +128,8 @@ def attach(
     fetch_dir: Annotated[Path, typer.Option("--fetch-dir", help="Where exports of a remote run are copied.")] = Path(
         "learngenes"),
 ) -> None:
-    """Open the monitor on a run, local or over SSH; quitting leaves the engine running."""
+    """Open the monitor on a run, local or over SSH (on a folder of runs: the Runs screen); quitting leaves the
+    engine running."""
     import os
 
     from gtl_tui.app import open_monitor
@@ -150,7 +151,12 @@ def attach(
         finally:
             remote.close()
         return
-    open_monitor(_monitorable(Path(run)), refresh_interval=interval)
+    local = Path(run)
+    if local.is_dir() and not (local / "config.toml").is_file():  # a folder of runs or a sweep: the Runs screen
+        from gtl_tui.screens.runs import open_runs
+
+        return open_runs(local)
+    open_monitor(_monitorable(local), refresh_interval=interval)
 
 
 @app.command()
@@ -181,6 +187,10 @@ evaluate_cmd.register(app)
 
 
 def main() -> None:
+    import sys
+
+    if len(sys.argv) == 1 and Path("runs").is_dir():  # `gtl-tui` alone: the Runs screen on ./runs
+        sys.argv += ["attach", "runs"]
     app()
 
 

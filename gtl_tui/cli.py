@@ -151,8 +151,10 @@ def attach(
         finally:
             remote.close()
         return
+    from gtl_tui.experiments.runs_index import holds_runs
+
     local = Path(run)
-    if local.is_dir() and not (local / "config.toml").is_file():  # a folder of runs or a sweep: the Runs screen
+    if holds_runs(local):  # a folder of runs or a sweep: the Runs screen
         from gtl_tui.screens.runs import open_runs
 
         return open_runs(local)

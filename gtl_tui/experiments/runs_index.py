@@ -109,6 +109,19 @@ def scan(root: str | Path) -> list[RunRow]:
     return rows
 
 
+def holds_runs(folder: str | Path) -> bool:
+    """Whether ``folder`` is a sweep or a folder holding runs or sweeps (not a run itself)."""
+    p = Path(folder).expanduser()
+    if not p.is_dir() or is_run_dir(p) or (p / "events.jsonl").exists():
+        return False
+    if (p / MANIFEST).is_file():
+        return True
+    try:
+        return any(is_run_dir(d) or (d / MANIFEST).is_file() for d in p.iterdir())
+    except OSError:
+        return False
+
+
 def distinguish(rows: list[RunRow]) -> None:
     """Set each row's overrides: the config keys whose values differ across the rows (seed and name aside)."""
     keys = dict.fromkeys(k for r in rows for k in r.config)

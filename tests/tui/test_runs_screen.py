@@ -103,3 +103,17 @@ async def test_two_hundred_runs_open_quickly(tmp_path: Path) -> None:
         await pilot.press("s")
         key = time.perf_counter() - t
     assert opened < 3.0 and key < 0.5, (opened, key)
+
+
+def test_attach_on_a_folder_of_runs_opens_the_runs_screen(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import gtl_tui.screens.runs as runs_screen
+    from gtl_tui.cli import app
+
+    calls: list[Path] = []
+    monkeypatch.setattr(runs_screen, "open_runs", calls.append)
+    for target in (folder, folder / "sweep0"):
+        result = CliRunner().invoke(app, ["attach", str(target)])
+        assert result.exit_code == 0, result.output
+    assert calls == [folder, folder / "sweep0"]

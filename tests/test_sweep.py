@@ -212,3 +212,20 @@ def test_sweep_killed_midway_and_resumed_equals_the_runs_launched_alone(tmp: Pat
         alone = create_run_dir(alone_cfg, tmp / "alone", p["name"])
         assert run_in_dir(alone).status == "completed"
         assert history(run) == history(alone) and len(history(run)) == 4, p["name"]
+
+
+@pytest.mark.slow
+def test_sweep_evaluates_each_finished_run(tmp: Path) -> None:
+    """[evaluate]: each finished run's learngene is evaluated into its evaluations/, and compare reads it."""
+    text = sweep_toml(name="ev", grid="", sets={"evolution.generations": 2}, max_parallel=1).replace(
+        "seeds = [0, 1, 2]", "seeds = [0]")
+    text += "[evaluate]\nepisodes = 2\nshots = [1]\nsteps = [0]\nways = 2\nqueries = 2\nmethods = [\"learngene\", \"scratch\"]\n"
+    (tmp / "s.toml").write_text(text)
+    code, out = cli("sweep", tmp / "s.toml", "--runs-dir", tmp / "runs")  # follows it to the end
+    assert code == 0 and "0-seed0: evaluated" in out, out
+    sweep = tmp / "runs" / "ev"
+    assert read_manifest(sweep)["state"] == "finished"
+    assert list((sweep / "0-seed0" / "evaluations").glob("*.json"))
+    code, out = cli("compare", sweep, "--json")
+    evaluation = json.loads(out)["settings"][0]["evaluation"]
+    assert {e["method"] for e in evaluation} == {"learngene", "scratch"} and all(e["n"] == 1 for e in evaluation)

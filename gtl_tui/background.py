@@ -48,11 +48,13 @@ def _engine_env() -> dict[str, str]:
     return env
 
 
-def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S, wait_loaded: bool = False) -> int:
+def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S, wait_loaded: bool = False,
+                 env: dict[str, str] | None = None) -> int:
     """Spawn the background engine for ``run_dir`` and wait until its control socket answers; returns its pid.
 
     ``wait_loaded``: also wait until the engine has loaded its data and built the evolution (its state leaves
     ``starting``), so that a bad data root is reported here, not only later in ``status`` (``run --detach``).
+    ``env``: variables added to the engine's environment (a sweep gives each engine its GPU this way).
 
     Raises:
         EngineStartError: the engine exited (the message holds the tail of ``engine.log``) or did not answer
@@ -64,7 +66,8 @@ def start_engine(run_dir: str | Path, timeout: float = START_TIMEOUT_S, wait_loa
         with open(log_fd, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "engine.run.daemon", str(run_dir)], stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env=_engine_env(), close_fds=True)
+                stderr=subprocess.STDOUT, start_new_session=True, cwd=run_dir, env={**_engine_env(), **(env or {})},
+                close_fds=True)
     except OSError as err:
         raise EngineStartError(f"cannot start the engine in {run_dir}: {err}") from None
     # reap it when it ends while we are still around (a zombie would look alive to a pid check)

@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from gtl_tui.commands import control, evaluate, monitor, run
 from gtl_tui.commands.common import EXIT_USAGE
+from gtl_tui.experiments import commands as experiments
 from gtl_tui.remote import commands as remote
 
 # Typer vendors click in recent versions and re-exports click's in older ones: take the classes from what it exports.
@@ -62,9 +63,14 @@ app.command()(remote.stream)
 app.command()(remote.serve)
 app.command()(evaluate.evaluate)
 app.command()(evaluate.pretrain)
+experiments.register(app)  # sweep, compare, report
 
 
 def main() -> None:
+    from pathlib import Path
+
+    if len(sys.argv) == 1 and Path("runs").is_dir():  # `gtl-tui` alone: the Runs screen on ./runs
+        sys.argv += ["attach", "runs"]
     app()
 
 

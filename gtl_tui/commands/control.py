@@ -75,13 +75,16 @@ def _wait_state(run: Path, states: tuple[str, ...], timeout: float) -> dict | No
 
 
 def ls(runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories.")] = Path("runs")) -> None:
-    """List the runs in RUNS_DIR with their state, generation and best fitness."""
+    """List the runs in RUNS_DIR (or a sweep folder) with their state, generation and best fitness."""
+    from gtl_tui.experiments.commands import ls_sweeps
+
     try:
         runs = find_runs(runs_dir)
     except RunDirError as err:
         raise fail(f"error: {err}", EXIT_USAGE) from None
     if not runs:
-        typer.echo(f"no runs in {runs_dir}")
+        if not ls_sweeps(runs_dir):
+            typer.echo(f"no runs in {runs_dir}")
         return
     colors = {"running": "green", "paused": "yellow", "pausing": "yellow", "finished": "bold green",
               "stopped": "cyan", "failed": "red", "crashed": "red"}
@@ -108,10 +111,21 @@ def ls(runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories.
     for row in rows:
         table.add_row(*(row[k] for k in keep))
     console.print(table)
+    ls_sweeps(runs_dir)
+
+
+def _sweep(run: Path) -> bool:
+    from gtl_tui.experiments.sweep import is_sweep_dir
+
+    return is_sweep_dir(run)
 
 
 def status(run: RunArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Show the state of a run: running, paused, finished, stopped, failed or crashed."""
+    """Show the state of a run (running, paused, finished, stopped, failed or crashed), or of a sweep's runs."""
+    if _sweep(run):
+        from gtl_tui.experiments.commands import sweep_status
+
+        return sweep_status(run, as_json)
     info = _read(run)
     if as_json:
         typer.echo(json.dumps(info.to_dict(), indent=2))
@@ -132,7 +146,11 @@ def status(run: RunArg, as_json: Annotated[bool, typer.Option("--json", help="Pr
 
 def pause(run: RunArg,
           wait: Annotated[bool, typer.Option(help="Wait until the training thread has paused.")] = True) -> None:
-    """Pause a running engine at its next safe point (nothing trains while paused)."""
+    """Pause a running engine at its next safe point (nothing trains while paused); on a sweep, all its runs."""
+    if _sweep(run):
+        from gtl_tui.experiments.commands import sweep_control
+
+        return sweep_control(run, "pause", wait)
     info = _controllable(run, "pause")
     reply = _request(run, "pause")
     if wait and reply.get("state") not in ("paused", "starting"):
@@ -144,7 +162,11 @@ def pause(run: RunArg,
 
 
 def resume(run: RunArg) -> None:
-    """Resume a paused engine (to continue a stopped or crashed run: gtl-tui run --resume RUN)."""
+    """Resume a paused engine (to continue a stopped or crashed run: gtl-tui run --resume RUN); on a sweep, all."""
+    if _sweep(run):
+        from gtl_tui.experiments.commands import sweep_control
+
+        return sweep_control(run, "resume")
     _controllable(run, "resume")
     reply = _request(run, "resume")
     if reply.get("state") == "paused":  # the training thread wakes up within a moment
@@ -155,7 +177,12 @@ def resume(run: RunArg) -> None:
 def stop(run: RunArg,
          wait: Annotated[bool, typer.Option(help="Wait until the engine has checkpointed and exited.")] = True,
          ) -> None:
-    """Stop an engine gracefully: checkpoint, then exit; gtl-tui run --resume RUN continues it later."""
+    """Stop an engine gracefully: checkpoint, then exit; gtl-tui run --resume RUN continues it later. On a sweep:
+    the sweep process and all its runs (gtl-tui sweep --resume SWEEP continues them)."""
+    if _sweep(run):
+        from gtl_tui.experiments.commands import sweep_control
+
+        return sweep_control(run, "stop", wait)
     info = _controllable(run, "stop")
     _request(run, "stop")
     if wait:

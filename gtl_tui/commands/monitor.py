@@ -38,7 +38,8 @@ def attach(
     fetch_dir: Annotated[Path, typer.Option("--fetch-dir", help="Where exports of a remote run are copied.")] = Path(
         "learngenes"),
 ) -> None:
-    """Open the monitor on a run, local or over SSH; quitting leaves the engine running."""
+    """Open the monitor on a run, local or over SSH (on a folder of runs: the Runs screen); quitting leaves the
+    engine running."""
     from gtl_tui.app import open_monitor
 
     if low_bandwidth is None:
@@ -63,7 +64,14 @@ def attach(
         finally:
             remote.close()
         return
-    open_monitor(_monitorable(Path(run)), refresh_interval=interval)
+    from gtl_tui.experiments.runs_index import holds_runs
+
+    local = Path(run)
+    if holds_runs(local):  # a folder of runs or a sweep: the Runs screen
+        from gtl_tui.screens.runs import open_runs
+
+        return open_runs(local)
+    open_monitor(_monitorable(local), refresh_interval=interval)
 
 
 def replay(

@@ -1,0 +1,409 @@
+"""A sweep's folder and its process: ``python -m gtl_tui.experiments.sweep SWEEP_DIR``.
+
+``<runs dir>/<name>/`` holds ``sweep.json`` (the manifest: the points, their overrides, run directories and
+states, rewritten atomically), ``sweep.toml`` (a copy of the sweep file), ``sweep.log`` and one ordinary run
+directory per point, created when the point starts (so ``attach``, ``pause``, ``stop``, ``export`` and
+``run --resume`` work on each).
+
+The sweep process is detached like an engine (its own session, stdin /dev/null, output in ``sweep.log``): it
+survives a closed terminal or an SSH drop. It holds an exclusive lock on ``sweep.pid``, starts background engines
+(``python -m engine.run.daemon``) up to ``max_parallel`` at once, evaluates each finished run's learngene when the
+file has ``[evaluate]``, and exits when nothing is left to do. It never kills an engine: a killed sweep leaves its
+engines running, and ``gtl-tui sweep --resume`` picks them up. On resume, finished runs stay finished, crashed,
+stopped or failed ones continue from their checkpoints (the engine does that by itself), unstarted ones start.
+
+SIGTERM stops the sweep process itself (no new runs; the engines go on; ``gtl-tui stop SWEEP`` stops them too).
+While any of its runs is paused, it starts nothing new.
+
+Ray: with ``run.backend = "ray"`` each engine is the driver of its own Ray job and its lifetimes are placed on the
+cluster by Ray with the resources they ask for (``run.ray_cpus_per_worker``, ``run.ray_gpus_per_worker``); the
+sweep then starts every point at once by default when the config names a cluster (``run.address``) and lets Ray
+queue the work. The engine (driver) processes stay on this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from engine.atomic import write_atomic
+from engine.rundir import RunDirError
+from gtl_tui.experiments.sweepfile import Plan, SweepError
+from gtl_tui.runs import LIVE_STATES, read_run
+
+MANIFEST = "sweep.json"
+SWEEP_TOML = "sweep.toml"
+PID_FILE = "sweep.pid"
+SWEEP_LOG = "sweep.log"
+EVAL_LOG = "evaluate.log"
+CONFIG_FILE = "config.toml"
+EVAL_DIR = "evaluations"
+POLL_S = 0.5
+START_TIMEOUT_S = 30.0
+
+
+# --------------------------------------------------------------------------------------------- the folder
+def is_sweep_dir(p: str | Path) -> bool:
+    return (Path(p).expanduser() / MANIFEST).is_file()
+
+
+def read_manifest(sweep_dir: str | Path) -> dict[str, Any]:
+    p = Path(sweep_dir).expanduser()
+    try:
+        data = json.loads((p / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise SweepError(f"{p}: not a sweep folder (no {MANIFEST})") from None
+    except (OSError, ValueError) as err:
+        raise SweepError(f"{p / MANIFEST}: unreadable ({type(err).__name__})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("points"), list):
+        raise SweepError(f"{p / MANIFEST}: not a sweep manifest")
+    return data
+
+
+def write_manifest(sweep_dir: Path, manifest: dict[str, Any]) -> None:
+    manifest["updated"] = round(time.time(), 3)
+    write_atomic(sweep_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+
+
+def sweep_runs(sweep_dir: str | Path) -> list[Path]:
+    """The run directories of the sweep's points that have been created, in point order."""
+    p = Path(sweep_dir).expanduser()
+    return [p / pt["name"] for pt in read_manifest(p)["points"] if (p / pt["name"] / CONFIG_FILE).is_file()]
+
+
+def default_parallel(plan: Plan) -> int:
+    """One run per GPU where the runs use GPUs; on the CPU, cores / run.threads; every point on a Ray cluster."""
+    cfgs = [p.config for p in plan.points]
+    run0 = cfgs[0]["run"]
+    if run0.get("backend") == "ray":
+        return len(cfgs) if run0.get("address") else 1  # without a cluster each engine would start its own Ray
+    gpus = gpu_count()
+    if gpus and any(c["run"].get("device", "auto") != "cpu" for c in cfgs):
+        return gpus
+    cores = os.cpu_count() or 1
+    threads = max((c["run"].get("threads") or cores) for c in cfgs)
+    return max(1, cores // threads)
+
+
+def gpu_count() -> int:
+    """GPUs visible to the engines, without importing torch (CUDA_VISIBLE_DEVICES, else nvidia-smi)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def create_sweep(plan: Plan, runs_dir: str | Path) -> Path:
+    """Create ``<runs_dir>/<name>/`` with its manifest and a copy of the sweep file; no run starts yet.
+
+    Raises:
+        SweepError: the folder exists already (continue it with ``gtl-tui sweep --resume``).
+    """
+    sweep_dir = Path(runs_dir).expanduser() / plan.spec.name
+    if sweep_dir.exists():
+        hint = f"continue it with: gtl-tui sweep --resume {sweep_dir}" if is_sweep_dir(sweep_dir) else \
+            "choose another name"
+        raise SweepError(f"{sweep_dir} exists already; {hint}")
+    sweep_dir.mkdir(parents=True)
+    shutil.copyfile(plan.source, sweep_dir / SWEEP_TOML)
+    spec = plan.spec
+    manifest = {
+        "version": 1, "name": spec.name, "source": str(plan.source.absolute()), "base": str(plan.base.absolute()),
+        "set": plan.fixed, "grid": spec.grid, "seeds": spec.seeds,
+        "max_parallel": spec.max_parallel or default_parallel(plan),
+        "evaluate": spec.evaluate.model_dump(exclude_none=True) if spec.evaluate else None,
+        "evaluate_args": spec.evaluate.cli_args() if spec.evaluate else None,
+        "state": "created", "pid": None, "created": round(time.time(), 3),
+        "points": [{**asdict(p), "overrides": p.overrides, "state": "pending"} for p in plan.points],
+    }
+    write_manifest(sweep_dir, manifest)
+    return sweep_dir
+
+
+# --------------------------------------------------------------------------------------------- the lock
+def _acquire(sweep_dir: Path) -> int | None:
+    fd = os.open(sweep_dir / PID_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    os.fsync(fd)
+    return fd
+
+
+def live_sweep_pid(sweep_dir: str | Path) -> int | None:
+    """The pid of the sweep process holding the folder's lock (0: held, pid not written yet), or None."""
+    try:
+        fd = os.open(Path(sweep_dir) / PID_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: the sweep process is alive (the lock dies with it, so a stale pid never reads alive)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        for _ in range(20):
+            os.lseek(fd, 0, os.SEEK_SET)
+            text = os.read(fd, 64).decode(errors="replace").strip()
+            if text.isdigit():
+                return int(text)
+            time.sleep(0.025)
+        return 0
+    finally:
+        os.close(fd)
+
+
+def launch(sweep_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
+    """Start the detached sweep process on ``sweep_dir``; returns its pid once it holds the folder's lock.
+
+    Raises:
+        SweepError: it is running already, or it exited or did not start in time (message with its log's tail).
+    """
+    from gtl_tui.background import _engine_env
+
+    sweep_dir = Path(sweep_dir).expanduser().resolve()
+    other = live_sweep_pid(sweep_dir)
+    if other is not None:
+        raise SweepError(f"the sweep process of {sweep_dir} is running already (pid {other})")
+    with open(sweep_dir / SWEEP_LOG, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gtl_tui.experiments.sweep", str(sweep_dir)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=sweep_dir, env=_engine_env(), close_fds=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if live_sweep_pid(sweep_dir) == proc.pid:
+            return proc.pid
+        if proc.poll() is not None:
+            tail = "\n".join((sweep_dir / SWEEP_LOG).read_text(errors="replace").splitlines()[-10:])
+            raise SweepError(f"the sweep process exited with code {proc.returncode} (log: {sweep_dir / SWEEP_LOG})"
+                             + (f"\n{tail}" if tail else ""))
+        time.sleep(0.05)
+    raise SweepError(f"the sweep process (pid {proc.pid}) did not start within {timeout:.0f}s")
+
+
+# --------------------------------------------------------------------------------------------- states
+def has_evaluation(run_dir: Path) -> bool:
+    d = run_dir / EVAL_DIR
+    return d.is_dir() and any(p.suffix == ".json" and not p.name.startswith(".") for p in d.iterdir())
+
+
+def point_state(sweep_dir: Path, point: dict[str, Any], query: bool = True) -> str:
+    """pending (no run directory yet), or the run's state: a live state, finished, stopped, failed, crashed."""
+    run = sweep_dir / point["name"]
+    if not (run / CONFIG_FILE).is_file():
+        return "pending"
+    try:
+        return read_run(run, query=query).state
+    except RunDirError:
+        return "pending"
+
+
+def _eval_alive(pid: int | None, run: Path) -> bool:
+    """Whether ``pid`` is an evaluation of ``run`` that a previous sweep process started and that still runs."""
+    if not pid:
+        return False
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"evaluate" in cmd and str(run).encode() in cmd
+
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
+
+
+class SweepProcess:
+    """The loop of the sweep process: start, watch and evaluate the runs of one sweep folder."""
+
+    def __init__(self, sweep_dir: Path):
+        self.dir = sweep_dir
+        self.manifest = read_manifest(sweep_dir)
+        self.points: list[dict[str, Any]] = self.manifest["points"]
+        self.max_parallel = int(self.manifest.get("max_parallel") or 1)
+        self.eval_args: list[str] | None = self.manifest.get("evaluate_args")
+        self.stopping = False
+        self.started: set[str] = set()  # points this process started (never restarted by it)
+        self.evals: dict[str, subprocess.Popen[bytes]] = {}
+        self.eval_tried: set[str] = set()
+        self.gpus = list(range(gpu_count()))
+
+    # -- actions
+    def start_run(self, point: dict[str, Any]) -> None:
+        from engine.config import config_from_dict
+        from gtl_tui.background import EngineStartError, start_engine
+
+        run = self.dir / point["name"]
+        if not (run / CONFIG_FILE).is_file():  # first start (or a start cut short before its config was written)
+            (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (run / "learngenes").mkdir(exist_ok=True)
+            write_atomic(run / CONFIG_FILE, config_from_dict(point["config"]).to_toml())
+        env = None
+        if self.gpus and point["config"]["run"].get("device", "auto") != "cpu":
+            busy = {p.get("gpu") for p in self.points if p.get("state") in LIVE_STATES}
+            free = [g for g in self.gpus if g not in busy]
+            point["gpu"] = free[0] if free else self.gpus[0]
+            env = {"CUDA_VISIBLE_DEVICES": str(point["gpu"])}
+        self.started.add(point["name"])
+        _log(f"{point['name']}: starting ({point['state']})")
+        try:
+            pid = start_engine(run, env=env)
+        except EngineStartError as err:
+            _log(f"{point['name']}: {str(err).splitlines()[0]}")
+            point["error"] = str(err).splitlines()[0]
+            return
+        point["state"], point["pid"] = "starting", pid
+
+    def start_eval(self, point: dict[str, Any]) -> None:
+        from gtl_tui.background import _engine_env
+
+        run = self.dir / point["name"]
+        self.eval_tried.add(point["name"])
+        _log(f"{point['name']}: evaluating")
+        with open(run / EVAL_LOG, "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "gtl_tui.cli", "evaluate", str(run), *self.eval_args],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, cwd=run, env=_engine_env(), close_fds=True)
+        self.evals[point["name"]] = proc
+        point["eval_pid"] = proc.pid
+
+    # -- the loop
+    def step(self) -> bool:
+        """One pass: observe, then start what fits. Returns False when nothing is left to do."""
+        for name, proc in list(self.evals.items()):
+            if proc.poll() is not None:
+                del self.evals[name]
+                point = next(p for p in self.points if p["name"] == name)
+                point.pop("eval_pid", None)
+                if proc.returncode != 0:
+                    point["eval_error"] = f"evaluate exited with code {proc.returncode} (see {EVAL_LOG})"
+                    _log(f"{name}: {point['eval_error']}")
+        states = {p["name"]: point_state(self.dir, p) for p in self.points}
+        for p in self.points:
+            state = states[p["name"]]
+            if state == "finished" and self.eval_args:
+                run = self.dir / p["name"]
+                if p["name"] in self.evals or _eval_alive(p.get("eval_pid"), run):
+                    state = "evaluating"
+                elif has_evaluation(run):
+                    state = "evaluated"
+            if state != p["state"]:
+                _log(f"{p['name']}: {state}")
+            p["state"] = state
+        busy = sum(1 for p in self.points if p["state"] in (*LIVE_STATES, "evaluating"))
+        todo_eval = [p for p in self.points if self.eval_args and p["state"] == "finished"
+                     and p["name"] not in self.eval_tried]
+        todo_run = [p for p in self.points if p["name"] not in self.started
+                    and p["state"] in ("pending", "crashed", "stopped", "failed")]
+        paused = any(p["state"] in ("paused", "pausing") for p in self.points)
+        if not self.stopping and not paused:
+            for p in todo_eval:
+                if busy >= self.max_parallel:
+                    break
+                self.start_eval(p)
+                p["state"] = "evaluating"
+                busy += 1
+            for p in todo_run:
+                if busy >= self.max_parallel or self.stopping:
+                    break
+                self.start_run(p)
+                busy += 1
+        self.manifest["state"] = "running"
+        if self.stopping:
+            return False
+        waiting = busy or any(p["name"] not in self.started and p["state"] in ("pending", "crashed", "stopped",
+                                                                                "failed") for p in self.points)
+        waiting = waiting or any(self.eval_args and p["state"] == "finished" and p["name"] not in self.eval_tried
+                                 for p in self.points)
+        return bool(waiting)
+
+    def run(self) -> int:
+        self.manifest["pid"] = os.getpid()
+        self.manifest["state"] = "running"
+        write_manifest(self.dir, self.manifest)
+        last = ""
+        while True:
+            going = self.step()
+            snapshot = json.dumps(self.manifest, sort_keys=True, default=str)
+            if snapshot != last:
+                write_manifest(self.dir, self.manifest)
+                last = snapshot
+            if not going:
+                break
+            time.sleep(POLL_S)
+        done = {"finished", "evaluated"}
+        if self.stopping:
+            self.manifest["state"] = "stopped"
+        else:
+            self.manifest["state"] = "finished" if all(p["state"] in done for p in self.points) else "incomplete"
+        self.manifest["pid"] = None
+        write_manifest(self.dir, self.manifest)
+        _log(f"sweep {self.manifest['state']}: " + ", ".join(
+            f"{s} {n}" for s, n in _count(p["state"] for p in self.points).items()))
+        return 0
+
+
+def _count(states: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in states:
+        out[s] = out.get(s, 0) + 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m gtl_tui.experiments.sweep SWEEP_DIR", file=sys.stderr)
+        return 2
+    sweep_dir = Path(args[0]).expanduser().resolve()
+    try:
+        proc = SweepProcess(sweep_dir)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    lock = _acquire(sweep_dir)
+    if lock is None:
+        print(f"error: another sweep process (pid {live_sweep_pid(sweep_dir)}) runs {sweep_dir}", file=sys.stderr)
+        return 3
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        _log(f"{signal.Signals(signum).name}: the sweep stops starting runs; its engines go on")
+        proc.stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _log(f"sweep started: pid {os.getpid()}, {len(proc.points)} points, {proc.max_parallel} at once, {sweep_dir}")
+    try:
+        return proc.run()
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(lock)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""The sweep file (``SWEEP.toml``): a base config, fixed overrides, a grid, seeds; and its points.
+
+```toml
+name = "ways"                       # the sweep's folder: <runs-dir>/<name>/
+base = "configs/quickstart.toml"    # relative to the sweep file
+seeds = [0, 1, 2]                   # run.seed of each point
+max_parallel = 2                    # runs at once (default: one per GPU; on the CPU, cores / run.threads)
+[set]                               # overrides for every run, as --set
+"evolution.generations" = 3
+[grid]                              # the cartesian product of these
+"task.ways" = [5, 10]
+[evaluate]                          # optional: evaluate each finished run's learngene (the evaluate verb's options)
+episodes = 40
+shots = [1, 5]
+```
+
+:func:`plan` resolves and validates every point's config before anything is created: a bad key or value
+anywhere raises :class:`SweepError` with one line naming the point and the field. A point's config is built
+exactly as ``gtl-tui run BASE --set ...`` builds it (same name, same hash), so a sweep's run equals that run
+launched alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAME_RE = r"[A-Za-z0-9._-]+"
+SEED_KEY = "run.seed"
+
+
+class SweepError(ValueError):
+    """A sweep file, a point of it or a sweep folder is unusable (one-line message)."""
+
+
+class EvaluateSpec(BaseModel):
+    """Options of ``gtl-tui evaluate`` applied to each finished run's learngene."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    episodes: int = Field(100, ge=1)
+    shots: list[int] = Field(default_factory=lambda: [1, 5], min_length=1)
+    steps: list[int] = Field(default_factory=lambda: [0, 10, 50], min_length=1)
+    ways: int = Field(5, ge=2)
+    queries: int = Field(15, ge=1)
+    seed: int = 0
+    methods: list[str] | None = None
+    pretrained: str | None = None
+    arch: str | None = None
+    width_scale: float = Field(1.0, gt=0)
+    extra_layers: int = Field(0, ge=0)
+    lr: float = Field(1e-3, gt=0)
+    body_lr_scale: float = Field(0.1, ge=0)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    head_init: Literal["prototype", "random"] = "prototype"
+    bn: Literal["frozen", "train"] = "frozen"
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+    threads: int = Field(0, ge=0)
+
+    @field_validator("shots")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if min(v) < 1:
+            raise ValueError(f"shots must be positive integers (got {v})")
+        return v
+
+    @field_validator("steps")
+    @classmethod
+    def _nonnegative(cls, v: list[int]) -> list[int]:
+        if min(v) < 0:
+            raise ValueError(f"steps must be integers >= 0 (got {v})")
+        return v
+
+    def cli_args(self) -> list[str]:
+        """The arguments of ``gtl-tui evaluate`` that apply these options."""
+        args: list[str] = []
+        for name, value in self.model_dump(exclude_none=True).items():
+            flag = "--" + name.replace("_", "-")
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            args += [flag, str(value)]
+        return args
+
+
+class SweepFile(BaseModel):
+    """The validated contents of a sweep file (``set`` and ``grid`` keys flattened to ``section.key``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(pattern=f"^{NAME_RE}$")
+    base: str | None = None
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    max_parallel: int | None = Field(None, ge=1)
+    fixed: dict[str, Any] = Field(default_factory=dict, alias="set")
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    evaluate: EvaluateSpec | None = None
+
+    @field_validator("fixed", mode="before")
+    @classmethod
+    def _flatten_set(cls, v: Any) -> Any:
+        return _flatten(v, stop=lambda x: not isinstance(x, dict)) if isinstance(v, dict) else v
+
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _flatten_grid(cls, v: Any) -> Any:
+        return _flatten(v, stop=lambda x: not isinstance(x, dict)) if isinstance(v, dict) else v
+
+    @field_validator("grid")
+    @classmethod
+    def _nonempty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"{key}: needs at least one value")
+            if len({repr(x) for x in values}) != len(values):
+                raise ValueError(f"{key}: a value is repeated")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"a seed is repeated (got {v})")
+        return v
+
+    @model_validator(mode="after")
+    def _no_seed_keys(self) -> SweepFile:
+        for where, keys in (("set", self.fixed), ("grid", self.grid)):
+            if SEED_KEY in keys:
+                raise ValueError(f"{where}: {SEED_KEY} comes from seeds; list the seeds there")
+        both = set(self.fixed) & set(self.grid)
+        if both:
+            raise ValueError(f"{sorted(both)[0]}: is both in set and in grid")
+        return self
+
+
+def _flatten(d: dict[str, Any], stop: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}, "c.d": 2}`` -> ``{"a.b": 1, "c.d": 2}`` (TOML allows both spellings)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and not stop(v):
+            out.update(_flatten(v, stop, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+@dataclass
+class Point:
+    """One run of a sweep: its grid values (its setting) and seed, and the config resolved from them."""
+
+    index: int
+    name: str  # the run directory's name inside the sweep folder
+    setting: dict[str, Any]  # the grid's values for this point
+    seed: int
+    config: dict[str, Any] = field(repr=False, default_factory=dict)  # resolved, as written to config.toml
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return {**self.setting, SEED_KEY: self.seed}
+
+    def label(self) -> str:
+        return ", ".join(f"{k}={_show(v)}" for k, v in self.overrides.items())
+
+
+@dataclass
+class Plan:
+    """A validated sweep: its file, the base config it builds on, the fixed overrides and every point."""
+
+    spec: SweepFile
+    source: Path  # the sweep file
+    base: Path
+    fixed: dict[str, Any]  # [set], then the command line's --set
+    points: list[Point]
+
+
+def _show(v: Any) -> str:
+    return {True: "true", False: "false"}.get(v, str(v)) if isinstance(v, bool) else str(v)
+
+
+def _slug(v: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", _show(v)).strip("_") or "x"
+
+
+def point_names(grid_keys: list[str], combos: list[tuple[Any, ...]], seeds: list[int]) -> list[str]:
+    """Readable run names, e.g. ``ways5-seed0``: the last part of each grid key (the whole key when two share
+    it) then its value; a number in front keeps the points in order and makes any two names differ."""
+    tails = [k.rsplit(".", 1)[-1] for k in grid_keys]
+    labels = [t if tails.count(t) == 1 else k.replace(".", "_") for t, k in zip(tails, grid_keys, strict=True)]
+    names = []
+    width = len(str(len(combos) * len(seeds) - 1))
+    i = 0
+    for combo in combos:
+        for seed in seeds:
+            parts = [f"{lab}{_slug(v)}" for lab, v in zip(labels, combo, strict=True)] + [f"seed{seed}"]
+            names.append(f"{i:0{width}d}-" + "-".join(parts))
+            i += 1
+    return names
+
+
+def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = [p.strip() for p in key.split(".") if p.strip()]
+    if not parts:
+        raise SweepError(f"{key!r}: empty key")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SweepError(f"{key}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _pydantic_line(err: ValidationError) -> str:
+    from engine.config import _format_error  # the run config's own one-line format
+
+    return _format_error(err)
+
+
+def read_sweep_file(path: Path) -> SweepFile:
+    if not path.is_file():
+        raise SweepError(f"{path}: no such sweep file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SweepError(f"{path}: broken TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise SweepError(f"{path}: not a text file") from None
+    try:
+        return SweepFile.model_validate(data)
+    except ValidationError as err:
+        line = _pydantic_line(err).replace("fixed", "set", 1)
+        raise SweepError(f"{path}: {line}") from None
+
+
+def plan(path: str | Path, sets: list[str] | None = None, default_base: Path | None = None) -> Plan:
+    """Read the sweep file at ``path``, apply the command line's ``--set`` items and resolve every point's config.
+
+    Raises:
+        SweepError: the file, an override or any point's config is invalid (one line naming the point and field).
+    """
+    from engine.config import ConfigError, config_from_dict, parse_override
+
+    source = Path(path).expanduser()
+    spec = read_sweep_file(source)
+    base = (source.parent / spec.base) if spec.base is not None else default_base
+    if base is None or not base.is_file():
+        raise SweepError(f"{source}: base: config file {str(base)!r} does not exist")
+    try:
+        base_data = tomllib.loads(base.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SweepError(f"{base}: broken TOML: {err}") from None
+    base_data.setdefault("name", base.stem)  # as load_config names a run: the run launched alone is the same
+    fixed = dict(spec.fixed)
+    for item in sets or []:
+        try:
+            parts, value = parse_override(item)
+        except ConfigError as err:
+            raise SweepError(str(err)) from None
+        key = ".".join(parts)
+        if key == SEED_KEY or key in spec.grid:
+            raise SweepError(f"--set {item!r}: {key} is set by the sweep's {'seeds' if key == SEED_KEY else 'grid'}")
+        fixed[key] = value
+    if spec.evaluate is not None and spec.evaluate.methods:
+        from engine.fewshot.evaluate import METHODS
+
+        bad = [m for m in spec.evaluate.methods if m not in METHODS]
+        if bad:
+            raise SweepError(f"{source}: evaluate.methods: unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+    if spec.evaluate is not None and spec.evaluate.pretrained is not None:
+        pre = (source.parent / spec.evaluate.pretrained).expanduser()
+        spec.evaluate.pretrained = str(pre.absolute())
+    keys = list(spec.grid)
+    combos = list(itertools.product(*(spec.grid[k] for k in keys)))
+    names = point_names(keys, combos, spec.seeds)
+    points: list[Point] = []
+    for combo, seed in itertools.product(combos, spec.seeds):
+        point = Point(len(points), names[len(points)], dict(zip(keys, combo, strict=True)), seed)
+        data = _deep_copy(base_data)
+        try:
+            for key, value in [*fixed.items(), *point.overrides.items()]:
+                _set_path(data, key, value)
+            point.config = config_from_dict(data).to_dict()
+        except (ConfigError, SweepError) as err:
+            msg = str(err).removeprefix("config error: ")
+            raise SweepError(f"point {point.name} ({point.label()}): {msg}") from None
+        points.append(point)
+    return Plan(spec, source, base, fixed, points)
+
+
+def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}

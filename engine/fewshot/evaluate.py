@@ -29,7 +29,7 @@ from engine.learngene.transfer import NongeneInit
 from engine.models import GeneNet, create_model
 from engine.seeding import torch_generator
 
-METHODS = ("learngene", "scratch", "pretrained", "pretrained_random20", "gen0")
+from engine.fewshot.methods import METHODS  # noqa: E402,F401 (re-exported: the names live torch-free)
 
 
 @dataclass

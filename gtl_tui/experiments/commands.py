@@ -177,7 +177,7 @@ def sweep_control(sweep_dir: Path, verb: str, wait: bool = True) -> None:
     """``pause``/``resume``/``stop`` on every run of the sweep that has a live engine; ``stop`` first ends the
     sweep process, so that it starts nothing new (``gtl-tui sweep --resume`` goes on later)."""
     from engine.control.client import ControlError, send
-    from engine.run.daemon import live_engine_pid
+    from engine.rundir import live_engine_pid
 
     try:
         infos = _runs_of(sweep_dir)

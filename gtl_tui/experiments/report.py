@@ -328,12 +328,9 @@ def write_html(out: Path, targets: list[Path], records: list[RunRecord], compari
 # --------------------------------------------------------------------------------------------- tensorboard
 def write_tensorboard(records: list[RunRecord], logdir: Path) -> list[Path]:
     try:
-        from tensorboardX import SummaryWriter
+        from tensorboardX import SummaryWriter  # not torch's writer: the CLI never imports torch
     except ImportError:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise SweepError("--tensorboard needs tensorboardX: pip install 'gtl-tui[report]'") from None
+        raise SweepError("--tensorboard needs tensorboardX: pip install 'gtl-tui[report]'") from None
     dirs = []
     for r in records:
         d = logdir / r.name

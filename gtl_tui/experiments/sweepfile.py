@@ -268,7 +268,7 @@ def plan(path: str | Path, sets: list[str] | None = None, default_base: Path | N
             raise SweepError(f"--set {item!r}: {key} is set by the sweep's {'seeds' if key == SEED_KEY else 'grid'}")
         fixed[key] = value
     if spec.evaluate is not None and spec.evaluate.methods:
-        from engine.fewshot.evaluate import METHODS
+        from engine.fewshot.methods import METHODS
 
         bad = [m for m in spec.evaluate.methods if m not in METHODS]
         if bad:

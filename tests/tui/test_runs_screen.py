@@ -102,7 +102,7 @@ async def test_two_hundred_runs_open_quickly(tmp_path: Path) -> None:
         t = time.perf_counter()
         await pilot.press("s")
         key = time.perf_counter() - t
-    assert opened < 3.0 and key < 0.5, (opened, key)
+    assert opened < 10.0 and key < 2.0, (opened, key)  # pathologies only: the bench measures (1 s, 100 ms)
 
 
 def test_attach_on_a_folder_of_runs_opens_the_runs_screen(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,3 @@
+"""The few-shot evaluation's methods by name (torch-free: the sweep file and the CLI check names without torch)."""
+
+METHODS = ("learngene", "scratch", "pretrained", "pretrained_random20", "gen0")

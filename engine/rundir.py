@@ -40,6 +40,11 @@ class RunDirError(ValueError):
     """A run directory is missing, foreign, unusable or in use (one-line message)."""
 
 
+def checkpoint_name(generation: int) -> str:
+    """The file name of the checkpoint written after ``generation`` (in :data:`CHECKPOINTS_DIR`)."""
+    return f"gen_{generation:05d}.safetensors"
+
+
 def check_run_dir(run_dir: str | Path) -> Path:
     """A run directory that exists and holds a run; raises :class:`RunDirError` otherwise."""
     p = Path(run_dir).expanduser()

@@ -25,6 +25,7 @@ from engine.events import (
     RunStarted,
     Tournament,
 )
+from engine.rundir import CHECKPOINTS_DIR, checkpoint_name
 
 CLASS_NAMES = (
     "apple", "aquarium_fish", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle", "bowl", "boy",
@@ -150,7 +151,7 @@ def scripted_run(*, population: int = 6, generations: int = 4, layer_widths: tup
             std=round(float(np.std(fits)), 4), diversity=round(0.6 - 0.03 * g, 4), best_id=best_id,
             elite_id=elite[0], elite_fitness=elite[1], seconds=seconds,
             images_per_s=round(population * ways * 96 * 3 / max(seconds, 1e-3), 1))
-        if emit(stats, 0.01) or emit(CheckpointSaved(generation=g, path=f"checkpoints/gen{g:04d}.pt"), 0.2):
+        if emit(stats, 0.01) or emit(CheckpointSaved(generation=g, path=f"{CHECKPOINTS_DIR}/{checkpoint_name(g)}"), 0.2):
             return events
     path = f"learngenes/{name}-ind{elite[0]}.safetensors"
     emit(LearngeneExported(path=path, individual=elite[0], fitness=elite[1],

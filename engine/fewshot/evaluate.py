@@ -23,13 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from engine.data import ImageDataset, Task, augment, make_episode, normalize, sample_classes
+from engine.fewshot.methods import METHODS  # noqa: E402,F401 (re-exported: the names live torch-free)
 from engine.learngene import Learngene, extract, inherit
 from engine.learngene.descendants import build_descendant
 from engine.learngene.transfer import NongeneInit
 from engine.models import GeneNet, create_model
 from engine.seeding import torch_generator
-
-from engine.fewshot.methods import METHODS  # noqa: E402,F401 (re-exported: the names live torch-free)
 
 
 @dataclass

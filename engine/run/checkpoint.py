@@ -22,14 +22,14 @@ from safetensors.torch import save_file
 from engine.atomic import replacing
 from engine.integrity import MAX_CHECKPOINT_BYTES, all_finite, check_file, data_checksum
 from engine.learngene import Learngene
-from engine.rundir import CHECKPOINTS_DIR
+from engine.rundir import CHECKPOINTS_DIR, checkpoint_name
 
 FORMAT = 1
 _NAME = re.compile(r"^gen_(\d{5})\.safetensors$")
 
 
 def checkpoint_path(run_dir: Path, generation: int) -> Path:
-    return run_dir / CHECKPOINTS_DIR / f"gen_{generation:05d}.safetensors"
+    return run_dir / CHECKPOINTS_DIR / checkpoint_name(generation)
 
 
 def save_checkpoint(run_dir: Path, generation: int, state: dict[str, Any] | str, genes: dict[str, Learngene],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 from fakes import FakeEngine, make_run, short_dir
@@ -198,11 +197,11 @@ def test_run_dir_problem_names_the_problem(tmp_path):
     assert run_dir_problem(tmp_path) is None
 
 
-def test_folding_is_fast():
+def test_folding_a_big_log_keeps_every_individual():
+    # Its speed is measured by the bench (python -m gtl_tui.bench_monitor: fold), not asserted on a shared CI box.
     events = scripted_run(population=200, generations=6)  # ~4,000 events
-    t = time.perf_counter()
-    folded(events)
-    assert time.perf_counter() - t < 0.5
+    st = folded(events)
+    assert len(st.individuals) == 1200 and st.generations_done == 6
 
 
 def test_a_finished_run_continued_for_more_generations_runs_again():

@@ -4,10 +4,10 @@ also ``python -m gtl_tui.cli``). Importing it imports no torch, so ``--help`` is
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from gtl_tui.commands import control, evaluate, monitor, run
 from gtl_tui.commands.common import EXIT_USAGE
@@ -41,6 +41,27 @@ class OneLineErrors(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def _flag_type(display: Any) -> Any:
+    """Typer's rich help shows a ``<bool>`` type beside every flag (``--wait``, ``--json``, ``--help``): a flag
+    takes no value, so it shows none."""
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else display(self, ctx)
+
+    return display_type_rich
+
+
+TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)  # type: ignore[method-assign]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from engine import __version__
+
+        typer.echo(f"gtl-tui {__version__}")
+        raise typer.Exit(0)
+
+
 app = typer.Typer(
     name="gtl-tui",
     cls=OneLineErrors,
@@ -49,6 +70,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Evolve learngenes with Genetic Transfer Learning, watch and control runs from the terminal."""
+
+
 app.command()(run.run)
 app.command()(run.models)
 app.command()(monitor.attach)

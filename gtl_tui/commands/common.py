@@ -35,7 +35,19 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a config field: section.key=value (repeatable).", show_default=False),
 ]
-RunArg = Annotated[Path, typer.Argument(help="Run directory.", show_default=False)]
+RunArg = Annotated[Path, typer.Argument(
+    help="A run: its directory, or its name in the runs folder (--runs-dir).", show_default=False)]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="The runs folder, where run names are looked up.")]
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+def resolve_run(run: Path, runs_dir: Path = DEFAULT_RUNS_DIR) -> Path:
+    """A run argument as a directory: the path itself when it exists, else the run of that name in ``runs_dir``
+    (a bare name, as `gtl-tui ls` prints it). Anything else is returned as given, for the verb's own error."""
+    if run.exists() or len(run.parts) != 1:
+        return run
+    named = runs_dir.expanduser() / run
+    return named if named.exists() else run
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:

@@ -19,7 +19,15 @@ from rich.text import Text
 from engine.atomic import copy_atomic
 from engine.control.client import ControlError, send
 from engine.rundir import ERROR_FILE, LOG_FILE, RunDirError, live_engine_pid
-from gtl_tui.commands.common import EXIT_FAILED, EXIT_USAGE, RunArg, fail
+from gtl_tui.commands.common import (
+    DEFAULT_RUNS_DIR,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    RunArg,
+    RunsDirOpt,
+    fail,
+    resolve_run,
+)
 from gtl_tui.runs import RunInfo, age, final_learngene, find_runs, read_run
 
 WAIT_S = 120.0
@@ -74,8 +82,11 @@ def _wait_state(run: Path, states: tuple[str, ...], timeout: float) -> dict | No
     return None
 
 
-def ls(runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories.")] = Path("runs")) -> None:
-    """List the runs in RUNS_DIR (or a sweep folder) with their state, generation and best fitness."""
+def ls(folder: Annotated[Path | None, typer.Argument(help="Folder of run directories (default: --runs-dir).",
+                                                     show_default=False)] = None,
+       runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR) -> None:
+    """List the runs in a folder (or a sweep folder) with their state, generation and best fitness."""
+    runs_dir = folder if folder is not None else runs_dir
     from gtl_tui.experiments.commands import ls_sweeps
 
     try:
@@ -120,8 +131,10 @@ def _sweep(run: Path) -> bool:
     return is_sweep_dir(run)
 
 
-def status(run: RunArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def status(run: RunArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+           runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR) -> None:
     """Show the state of a run (running, paused, finished, stopped, failed or crashed), or of a sweep's runs."""
+    run = resolve_run(run, runs_dir)
     if _sweep(run):
         from gtl_tui.experiments.commands import sweep_status
 
@@ -145,8 +158,10 @@ def status(run: RunArg, as_json: Annotated[bool, typer.Option("--json", help="Pr
 
 
 def pause(run: RunArg,
-          wait: Annotated[bool, typer.Option(help="Wait until the training thread has paused.")] = True) -> None:
+          wait: Annotated[bool, typer.Option(help="Wait until the training thread has paused.")] = True,
+          runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR) -> None:
     """Pause a running engine at its next safe point (nothing trains while paused); on a sweep, all its runs."""
+    run = resolve_run(run, runs_dir)
     if _sweep(run):
         from gtl_tui.experiments.commands import sweep_control
 
@@ -161,8 +176,9 @@ def pause(run: RunArg,
         typer.echo(f"pause requested ({reply.get('state')}): the engine pauses at its next safe point")
 
 
-def resume(run: RunArg) -> None:
+def resume(run: RunArg, runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR) -> None:
     """Resume a paused engine (to continue a stopped or crashed run: gtl-tui run --resume RUN); on a sweep, all."""
+    run = resolve_run(run, runs_dir)
     if _sweep(run):
         from gtl_tui.experiments.commands import sweep_control
 
@@ -176,9 +192,10 @@ def resume(run: RunArg) -> None:
 
 def stop(run: RunArg,
          wait: Annotated[bool, typer.Option(help="Wait until the engine has checkpointed and exited.")] = True,
-         ) -> None:
+         runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR) -> None:
     """Stop an engine gracefully: checkpoint, then exit; gtl-tui run --resume RUN continues it later. On a sweep:
     the sweep process and all its runs (gtl-tui sweep --resume SWEEP continues them)."""
+    run = resolve_run(run, runs_dir)
     if _sweep(run):
         from gtl_tui.experiments.commands import sweep_control
 
@@ -232,8 +249,10 @@ def export(
                                                    help="An individual's id (default: the best).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output path or folder (default: RUN/learngenes/).")]
     = None,
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Export the best learngene (or an individual's) as .safetensors + .json and print an scp line."""
+    run = resolve_run(run, runs_dir)
     info = _read(run)
     out_abs = out.expanduser().resolve() if out is not None else None
     if not info.controllable:

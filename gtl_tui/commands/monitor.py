@@ -8,12 +8,9 @@ from typing import Annotated
 
 import typer
 
-from gtl_tui.commands.common import fail
+from gtl_tui.commands.common import DEFAULT_RUNS_DIR, RunArg, RunsDirOpt, fail, resolve_run
 
 ATTACH_FIRST_WAIT_S = 15.0  # how long `attach ssh://...` waits for its first connection before opening the monitor
-
-RunDirArg = Annotated[Path, typer.Argument(help="The run directory (holds events.jsonl).", show_default=False)]
-
 
 def _monitorable(run_dir: Path) -> Path:
     """The run directory, or a one-line error and exit code 2."""
@@ -26,8 +23,9 @@ def _monitorable(run_dir: Path) -> Path:
 
 
 def attach(
-    run: Annotated[str, typer.Argument(help="Run directory, or ssh://[user@]host[:port]/path/to/run.",
-                                       show_default=False)],
+    run: Annotated[str, typer.Argument(
+        help="A run (its directory, or its name in --runs-dir), a folder of runs, or ssh://[user@]host[:port]/path.",
+        show_default=False)],
     refresh: Annotated[float | None, typer.Option("--refresh", min=0.05,
                                                   help="Seconds between reads of the log.")] = None,
     low_bandwidth: Annotated[bool | None, typer.Option(
@@ -37,6 +35,7 @@ def attach(
         "--remote-cmd", help="gtl-tui on the server, e.g. ~/venv/bin/gtl-tui (env GTL_TUI_REMOTE_CMD).")] = None,
     fetch_dir: Annotated[Path, typer.Option("--fetch-dir", help="Where exports of a remote run are copied.")] = Path(
         "learngenes"),
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Open the monitor on a run, local or over SSH (on a folder of runs: the Runs screen); quitting leaves the
     engine running."""
@@ -66,7 +65,7 @@ def attach(
         return
     from gtl_tui.experiments.runs_index import holds_runs
 
-    local = Path(run)
+    local = resolve_run(Path(run), runs_dir)
     if holds_runs(local):  # a folder of runs or a sweep: the Runs screen
         from gtl_tui.screens.runs import open_runs
 
@@ -75,10 +74,11 @@ def attach(
 
 
 def replay(
-    run_dir: RunDirArg,
+    run: RunArg,
     speed: Annotated[float, typer.Option("--speed", min=0.125, help="Log seconds per second of replay.")] = 10.0,
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Play a run's event log back through the monitor (space pauses, +/- speed, ./, step by generation)."""
     from gtl_tui.app import open_monitor
 
-    open_monitor(_monitorable(run_dir), replay=True, speed=speed)
+    open_monitor(_monitorable(resolve_run(run, runs_dir)), replay=True, speed=speed)

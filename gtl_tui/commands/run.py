@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gtl_tui.commands.common import ConfigArg, SetOpt, default_config_path, fail
+from gtl_tui.commands.common import ConfigArg, SetOpt, default_config_path, fail, resolve_run
 
 
 def _engine_missing(err: ImportError) -> typer.Exit:
@@ -20,12 +20,12 @@ def run(
     headless: Annotated[bool, typer.Option("--headless", help="Run in the foreground with a progress display.")] = False,
     detach: Annotated[bool, typer.Option("--detach", help="Start in the background and return at once.")] = False,
     resume: Annotated[
-        Path | None, typer.Option("--resume", help="Continue the run in this directory from its checkpoint.")
+        Path | None, typer.Option("--resume", help="Continue this run (its directory, or its name in --runs-dir) from its checkpoint.")
     ] = None,
     generations: Annotated[int | None, typer.Option(
         "--generations", min=1, help="With --resume: run until this many generations (continues a finished run).",
         show_default=False)] = None,
-    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created.")] = Path("runs"),
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run directories are created (and --resume names looked up).")] = Path("runs"),
     name: Annotated[str | None, typer.Option("--name", help="Run directory name (default: config name + time).")] = None,
 ) -> None:
     """Start a GTL run (or continue one with --resume) and open the monitor on it."""
@@ -39,7 +39,7 @@ def run(
         if resume is not None:
             if config is not None or set_:
                 raise fail("error: --resume continues a run with its own config; drop CONFIG and --set")
-            run_dir = check_run_dir(resume)
+            run_dir = check_run_dir(resolve_run(resume, runs_dir))
             from engine.run.runner import load_run_config
             from gtl_tui.runs import resume_problem
 

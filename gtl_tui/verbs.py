@@ -190,12 +190,28 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 
 
 def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> None:
-    """Export from a run whose engine is gone: only its final learngene in learngenes/ is available."""
-    gene = final_learngene(Path(info.path))
-    if gene is None or individual is not None:
-        where = f"only its final best learngene is available: {gene}" if gene else \
-            f"it has no exported learngene; {_not_running_hint(info)}"
-        raise _fail(f"error: cannot export from {info.path}: its engine is not running ({info.state}); {where}")
+    """Export from a run whose engine is gone: the final learngene in learngenes/ for the best, else any
+    individual of any generation from the run's gene archive (``engine.gene_archive``, which imports torch:
+    export is no light-client verb)."""
+    gene = final_learngene(Path(info.path)) if individual is None else None
+    if gene is None:
+        from engine.gene_archive import export_offline
+
+        out_path = out
+        if out is not None and out.is_dir():
+            out_path = out / f"{Path(info.path).name}-{'best' if individual is None else f'ind{individual}'}"
+        try:
+            weights, manifest = export_offline(Path(info.path), individual, out_path)
+        except ValueError as err:
+            raise _fail(f"error: cannot export from {info.path} ({info.state}): {err}") from None
+        except OSError as err:
+            raise _fail(f"error: export: {err}") from None
+        from engine.control_server import scp_line
+
+        what = "the best learngene" if individual is None else f"the learngene of individual {individual}"
+        typer.echo(f"the engine is not running ({info.state}); {what}, from the run's gene archive:")
+        typer.echo(f"learngene {weights}\nmanifest  {manifest}\n{scp_line(weights, manifest)}")
+        return
     from engine.control_server import scp_line
 
     weights, manifest = gene, gene.with_suffix(".json")

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 ENGINE_MODULES = ["engine.config", "engine.events", "engine.runner", "engine.evolution.loop", "engine.models",
-                  "engine.learngene", "engine.data", "engine.checkpoint", "engine.control_client"]
+                  "engine.learngene", "engine.data", "engine.checkpoint", "engine.control_client", "engine.gene_archive"]
 
 
 @pytest.mark.parametrize("module", ENGINE_MODULES)
@@ -20,4 +20,11 @@ def test_engine_does_not_import_ui(module):
 
 def test_cli_import_is_light():
     code = "import sys, gtl_tui.cli; assert 'torch' not in sys.modules, 'torch imported by gtl_tui.cli'"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_monitor_import_is_light():
+    """The monitor (and its offline export, which asks the CLI in another process) never imports torch."""
+    code = ("import sys, gtl_tui.app, gtl_tui.offline_export, gtl_tui.widgets.generation_picker; "
+            "assert 'torch' not in sys.modules, 'torch imported by the monitor'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -209,7 +209,7 @@ def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> 
         from engine.control_server import scp_line
 
         what = "the best learngene" if individual is None else f"the learngene of individual {individual}"
-        typer.echo(f"the engine is not running ({info.state}); {what}, from the run's gene archive:")
+        typer.echo(f"the engine is not running ({info.state}); {what}, from the genes the run kept:")
         typer.echo(f"learngene {weights}\nmanifest  {manifest}\n{scp_line(weights, manifest)}")
         return
     from engine.control_server import scp_line

@@ -46,6 +46,9 @@ class RunConfig(_Section):
     threads: int = Field(0, ge=0, description="CPU threads torch may use (0: torch's default, one per core).")
     compile: bool = Field(False, description="torch.compile the population trainer on CUDA.")
     max_population_chunk: int = Field(0, ge=0, description="Most networks trained together (0: as many as fit).")
+    gene_history: int | None = Field(
+        None, ge=0, description="Generations whose every learngene the run keeps in genes/ for export (none set: "
+        "all; 0: none; N: the newest N); not part of the config's hash: it changes nothing a run computes.")
 
     @model_validator(mode="after")
     def _check_device(self) -> RunConfig:
@@ -228,8 +231,11 @@ class Config(_Section):
         return dump_toml(self.to_dict())
 
     def hash(self) -> str:
-        """Short, stable hash of the resolved configuration (``notify`` aside: it computes nothing)."""
-        blob = json.dumps({k: v for k, v in self.to_dict().items() if k != "notify"}, sort_keys=True).encode()
+        """Short, stable hash of the resolved configuration (``notify`` and ``run.gene_history`` aside: they
+        compute nothing, and a run written before ``gene_history`` existed must keep its hash)."""
+        d = {k: v for k, v in self.to_dict().items() if k != "notify"}
+        d["run"] = {k: v for k, v in d["run"].items() if k != "gene_history"}
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def with_generations(self, generations: int) -> Config:

@@ -42,6 +42,7 @@ from gtl_tui.widgets.chart import FitnessChart
 from gtl_tui.widgets.elite import EliteView
 from gtl_tui.widgets.evaluation import EvaluationView
 from gtl_tui.widgets.feed import EventFeed, EventLog
+from gtl_tui.widgets.generation_picker import GenerationPicker
 from gtl_tui.widgets.header import RunHeader
 from gtl_tui.widgets.keybar import KeyBar
 from gtl_tui.widgets.learngene import LearngeneScroll, LearngeneView
@@ -90,7 +91,16 @@ class MonitorApp(App[None]):
         Binding("e", "export", "Export", tooltip="Export the selected (default: best) individual's learngene",
                 id="export"),
         Binding("s", "stop", "Stop", tooltip="Stop the run (asks first)", id="stop"),
-        Binding("b", "select_best", "Best", tooltip="Select the best individual (and follow it)", id="best"),
+        Binding("b", "select_best", "Best", tooltip="Select the best of the current generation (and follow it)",
+                id="best"),
+        Binding("E", "select_elite", "Elite", tooltip="Select the elite, the best of the whole run, in its "
+                "generation (and follow it)", id="elite", show=False),
+        Binding("left_square_bracket", "browse_generation(-1)", "Older",
+                tooltip="Population: show the previous generation (the views follow its best)", id="older",
+                show=False),
+        Binding("right_square_bracket", "browse_generation(1)", "Newer",
+                tooltip="Population: show the next generation (the current one: follow it again)", id="newer",
+                show=False),
         Binding("question_mark", "help", "Help", tooltip="Show every key", id="help"),
         Binding("q", "quit", "Quit", tooltip="Quit the monitor; the engine keeps running", id="quit"),
         Binding("space", "replay_toggle", "Play/pause", tooltip="Pause or continue the replay", id="replay-toggle"),
@@ -132,7 +142,9 @@ class MonitorApp(App[None]):
         self.alerts = Alerts()
         """Rings the bell when the run ends or stalls while watched."""
         self.selected: int | None = None
-        """The individual the user picked; None follows the best."""
+        """The individual the user picked; None follows the elite (or, after ``b``, the current best)."""
+        self.follow_current = False
+        """``b``: with nothing picked, follow the best of the current generation instead of the elite."""
         self._shown: int | None = None
         self._stale: set[str] = set(TABS)
         self._lineage_ids: set[int] = set()
@@ -151,6 +163,7 @@ class MonitorApp(App[None]):
                 yield FitnessChart(id="chart")
                 yield EliteView(id="elite")
             with Container(id="population"):
+                yield GenerationPicker(id="generation-picker")
                 yield PopulationTable(id="population-table")
             with Container(id="lineage"):
                 yield LineageTree(id="lineage-tree")
@@ -172,6 +185,7 @@ class MonitorApp(App[None]):
         self.chart = self.query_one(FitnessChart)
         self.elite = self.query_one(EliteView)
         self.population_table = self.query_one(PopulationTable)
+        self.generation_picker = self.query_one(GenerationPicker)
         self.lineage_tree = self.query_one(LineageTree)
         self.mutation_history = self.query_one(MutationHistory)
         self.learngene_view = self.query_one(LearngeneView)
@@ -278,6 +292,8 @@ class MonitorApp(App[None]):
         sel = self.selection()
         self.population_table.sync(state, None if first else changes,
                                              self.selected if self.selected is not None else sel)
+        self.generation_picker.show(self.population_table.generation, state.current_generation,
+                                    min(state.by_generation, default=0))
         if first:
             self._feed_written = -1  # the feed starts over
         if changes.feed or first:
@@ -354,7 +370,8 @@ class MonitorApp(App[None]):
     def selection(self) -> int | None:
         if self.selected is not None and self.selected in self.state.individuals:
             return self.selected
-        best = self.state.best()
+        best = self.state.best_of(self.state.current_generation) if self.follow_current else None
+        best = best or self.state.best()
         return best.id if best is not None else None
 
     def mode_badge(self) -> str:
@@ -371,7 +388,21 @@ class MonitorApp(App[None]):
     def on_population_table_selected(self, message: PopulationTable.Selected) -> None:
         if message.individual != self.selected:
             self.selected = message.individual
+            self.follow_current = False
             self.sync_views(Changes())
+
+    def on_population_table_browsed(self, message: PopulationTable.Browsed) -> None:
+        """Another generation in the table: select its best (the views follow), or its first row."""
+        state, table = self.state, self.population_table
+        best = state.best_of(message.generation)
+        if message.generation == state.current_generation and best is None:
+            self.selected = None  # the current generation has no result yet: follow as before
+        else:
+            members = state.by_generation.get(message.generation, [])
+            self.selected = best.id if best is not None else (members[0] if members else None)
+            self.follow_current = False
+        table.select_row(self.selection())
+        self.sync_views(Changes())
 
     # ---- engine control ------------------------------------------------------------------------------
     def _can_control(self, what: str) -> bool:
@@ -428,8 +459,21 @@ class MonitorApp(App[None]):
         if sel is None:
             self.notify("No individual to export yet.", severity="warning")
             return
+        if self.state.status in ENDED and not self.replay and self.evaluation_dir is not None:
+            # the engine is gone: the run's gene archive holds every individual (a subprocess: torch stays
+            # out of the monitor)
+            self.export_offline(sel)
+            return
         if self._can_control("export"):
             self.send_command("export", individual=sel)
+
+    @work(thread=True, exit_on_error=False, group="control")
+    def export_offline(self, individual: int) -> None:
+        """``gtl-tui export RUN --individual N`` in a subprocess; the answer comes back as a ControlReply."""
+        from gtl_tui.offline_export import export_in_subprocess
+
+        reply, error = export_in_subprocess(self.run_dir, individual)
+        self.post_message(ControlReply("export", {"individual": individual}, reply, error))
 
     def action_stop(self) -> None:
         if not self._can_control("stop"):
@@ -444,10 +488,23 @@ class MonitorApp(App[None]):
                                        "exits; `gtl-tui run --resume` continues it later."), answered)
 
     def action_select_best(self) -> None:
-        self.selected = None
-        best = self.selection()
-        self.population_table.select_row(best)
+        """The best of the current generation, followed as results come in (the elite before any)."""
+        self.selected, self.follow_current = None, True
+        self.population_table.view_generation = None
         self.sync_views(Changes())
+        self.population_table.select_row(self.selection())
+
+    def action_select_elite(self) -> None:
+        """The elite, followed, with the table on its generation."""
+        self.selected, self.follow_current = None, False
+        elite = self.state.best()
+        table = self.population_table
+        table.view_generation = elite.generation if elite is not None else None
+        self.sync_views(Changes())
+        table.select_row(self.selection())
+
+    def action_browse_generation(self, step: int) -> None:
+        self.population_table.browse(step)
 
     def action_show_tab(self, tab: str) -> None:
         # Rebuild the view before it is shown: its new size then goes into the one layout the switch does,
@@ -543,7 +600,13 @@ class MonitorApp(App[None]):
         yield SystemCommand("Export learngene", "Export the selected (default: best) individual's learngene",
                             self.action_export)
         yield SystemCommand("Stop the run", "Stop the engine (asks first)", self.action_stop)
-        yield SystemCommand("Select the best individual", "Follow the best individual", self.action_select_best)
+        yield SystemCommand("Select the best individual", "Follow the best of the current generation",
+                            self.action_select_best)
+        yield SystemCommand("Select the elite", "Follow the best of the whole run", self.action_select_elite)
+        yield SystemCommand("Older generation", "Show the previous generation in the population table",
+                            lambda: self.action_browse_generation(-1))
+        yield SystemCommand("Newer generation", "Show the next generation in the population table",
+                            lambda: self.action_browse_generation(1))
         yield SystemCommand("Keys", "Show every key of the monitor", self.action_help)
         for tab in TABS:
             yield SystemCommand(f"Show {tab}", f"Open the {tab} tab", lambda t=tab: self.action_show_tab(t))

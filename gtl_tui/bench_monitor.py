@@ -112,9 +112,12 @@ async def settle(app: MonitorApp, pilot: Pilot) -> None:
             return
 
 
+CHARACTERS = {"left_square_bracket": "[", "right_square_bracket": "]"}
+
+
 def send_key(app: MonitorApp, key: str) -> None:
     """The key as the terminal driver delivers it."""
-    event = events.Key(key, key if len(key) == 1 else None)
+    event = events.Key(key, key if len(key) == 1 else CHARACTERS.get(key))
     event.set_sender(app)
     assert app._driver is not None
     app._driver.send_message(event)
@@ -144,7 +147,10 @@ async def measure_app(run_dir: Path, size: tuple[int, int], live_tail: list, rou
                     ("o", "key o (sort by next column)"), ("O", "key O (reverse sort)"),
                     ("down", "key down (select next)"), ("pagedown", "key pagedown (select)"),
                     ("3", "key 3 (lineage tab)"), ("4", "key 4 (mutations tab)"), ("5", "key 5 (learngene tab)"),
-                    ("b", "key b (back to best)"), ("1", "key 1 (overview)"), ("2", "key 2 again (population)"),
+                    ("b", "key b (back to best)"), ("left_square_bracket", "key [ (older generation)"),
+                    ("left_square_bracket", "key [ again (older)"), ("E", "key E (the elite's generation)"),
+                    ("right_square_bracket", "key ] (newer generation)"), ("b", "key b (current generation)"),
+                    ("1", "key 1 (overview)"), ("2", "key 2 again (population)"),
                     ("o", "key o again (sort)"), ("6", "key 6 (events tab)"), ("2", "key 2 from events")]
             times: dict[str, list[tuple[float, float, float]]] = {}
             for _ in range(rounds):  # the same sequence again: the median of each key is reported
@@ -181,6 +187,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--population", type=int, default=1_000)
+    ap.add_argument("--generations", type=int, default=None,
+                    help="generations in the log (default: as many as --events fill); --events is then raised "
+                    "to hold them (200 generations of 1,000: 600,000 events)")
     ap.add_argument("--size", default="120x40", help="terminal size, WxH")
     ap.add_argument("--rounds", type=int, default=3, help="times each key is measured (the median is shown)")
     ap.add_argument("--gap", type=float, default=0.4, help="seconds between keys (a quick human pace)")
@@ -190,6 +199,9 @@ def main() -> None:
           f"a 10M-step Python loop takes {calibrate():.2f} s of cpu (about 0.4 s on an idle modern core)")
     size = tuple(int(x) for x in args.size.split("x"))
     gens = args.events // (args.population * 3) + 2
+    if args.generations is not None:
+        gens = args.generations
+        args.events = max(args.events, (gens - 1) * args.population * 3 + args.population)
     with tempfile.TemporaryDirectory(prefix="gtlbench") as tmp:
         run_dir = Path(tmp)
         t = time.perf_counter()

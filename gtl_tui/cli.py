@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup, TyperOption
 
-from gtl_tui.commands import control, evaluate, monitor, run
+from gtl_tui.commands import control, evaluate, export, monitor, run
 from gtl_tui.commands.common import EXIT_USAGE
 from gtl_tui.experiments import commands as experiments
 from gtl_tui.remote import commands as remote
@@ -87,7 +87,7 @@ app.command()(control.status)
 app.command()(control.pause)
 app.command()(control.resume)
 app.command()(control.stop)
-app.command()(control.export)
+app.command()(export.export)
 app.command()(remote.stream)
 app.command()(remote.serve)
 app.command()(evaluate.evaluate)

@@ -478,6 +478,15 @@ class RunState:
                 best = rec
         return best
 
+    def best_of(self, generation: int) -> Individual | None:
+        """The fittest evaluated individual of ``generation`` (lowest id on a tie), None before any result."""
+        best: Individual | None = None
+        for i in self.by_generation.get(generation, ()):
+            rec = self.individuals.get(i)
+            if rec is not None and rec.fitness is not None and (best is None or rec.fitness > best.fitness):
+                best = rec
+        return best
+
     def lineage(self, i: int) -> list[int]:
         """Ids from generation 0 down to ``i`` (missing ancestors end the walk)."""
         path: list[int] = []

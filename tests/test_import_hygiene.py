@@ -92,3 +92,10 @@ def test_no_monitor_module_imports_torch():
 def test_cli_import_is_light():
     code = "import sys, gtl_tui.cli; assert 'torch' not in sys.modules, 'torch imported by gtl_tui.cli'"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_monitor_import_is_light():
+    """The monitor (and its offline export, which asks the CLI in another process) never imports torch."""
+    code = ("import sys, gtl_tui.app, gtl_tui.offline_export, gtl_tui.widgets.generation_picker; "
+            "assert 'torch' not in sys.modules, 'torch imported by the monitor'")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -13,7 +13,7 @@ import os
 import statistics
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from engine.evolution.individual import Genome, LifeResult
 from engine.evolution.lifetime import LifeContext, born, cpu_state
 from engine.evolution.mutation import jaccard_diversity, mutate_channels
 from engine.evolution.selection import select_parents
+from engine.gene_archive import NotArchived, export_manifest, lineage_of, load_individual, save_generation
 from engine.integrity import all_finite
 from engine.learngene import Learngene, extract, random_channels, save_learngene
 from engine.models import create_model, model_from_state
@@ -204,7 +205,7 @@ class Evolution:
             self.last_genes = own_genes
             self.genomes = children
             self.generation = g + 1
-        self._save_in_background(g)
+        self._save_in_background(g, own_genes)
         if g == 0:  # the generation-0 baseline of `gtl-tui evaluate` (written once, no event: not a user export)
             self.export(out=self.run_dir / LEARNGENES_DIR / GEN0_NAME, reason="gen0", emit=False)
 
@@ -262,15 +263,18 @@ class Evolution:
         return round(gene_fraction(self.spec, channels), 5)
 
     # ----------------------------------------------------------------------------------------- state
-    def _save_in_background(self, generation: int) -> None:
+    def _save_in_background(self, generation: int, own_genes: dict[int, tuple[Learngene, float]]) -> None:
         """Write the checkpoint of completed ``generation`` while the next one trains (on a GPU the write kept
         the device idle between generations). One write is in flight at a time, and the run waits for it before
-        it ends, so a stop or an error loses nothing; a killed process leaves the previous checkpoint (atomic)."""
+        it ends, so a stop or an error loses nothing; a killed process leaves the previous checkpoint (atomic).
+        The generation's genes go to the gene archive first: killed between the two, the run re-runs the
+        generation on resume and writes its archive file again (``engine.gene_archive``)."""
         self._wait_for_checkpoint()
         state, genes = self._checkpoint_contents()
         state = json.dumps(state)  # now: the next generation changes what the dict refers to
 
         def write() -> None:
+            save_generation(self.run_dir, generation, own_genes, keep=self.cfg.run.gene_history)
             path = save_checkpoint(self.run_dir, generation, state, genes)
             self.writer.emit(ev.CheckpointSaved(generation=generation, path=str(path.relative_to(self.run_dir))))
 
@@ -366,13 +370,7 @@ class Evolution:
     # ----------------------------------------------------------------------------------------- queries
     def lineage(self, individual: int) -> list[dict[str, Any]]:
         """The individual and its ancestors back to generation 0: id, generation, fitness, mutations."""
-        chain, cur = [], individual
-        while cur is not None and cur in self.individuals:
-            rec = self.individuals[cur]
-            chain.append({"id": cur, "generation": rec["generation"], "fitness": rec["fitness"],
-                          "mutations": rec["mutations"]})
-            cur = rec["parent"]
-        return chain
+        return lineage_of(self.individuals, individual)
 
     def status(self) -> dict[str, Any]:
         s = self.signals
@@ -395,6 +393,27 @@ class Evolution:
             self.export(individual=best, out=self.run_dir / LEARNGENES_DIR / f"last-best-g{gen:04d}-i{best}",
                         reason="final")
 
+    def _archived(self, individual: int, rec: dict[str, Any], saving: Future[None] | None
+                  ) -> tuple[Learngene, float]:
+        """An earlier generation's learngene from the archive; one-line ValueError when it is not there."""
+        if not rec:
+            raise ValueError(f"no individual {individual} in this run (ids 0..{self.next_id - 1})")
+        g = rec["generation"]
+        if rec.get("fitness") is None:
+            raise ValueError(f"individual {individual} of generation {g} has not completed its lifetime yet")
+        if saving is not None:  # its generation's file may still be being written
+            wait([saving])
+        try:
+            gene, fitness, _ = load_individual(self.run_dir, individual, g)
+        except NotArchived:
+            keep = self.cfg.run.gene_history
+            why = "the run keeps no gene archive (run.gene_history = 0)" if keep == 0 else \
+                f"the run keeps the genes of its newest {keep} generations (run.gene_history)" if keep else \
+                "its generation is not in the gene archive"
+            raise ValueError(f"individual {individual} of generation {g} is not held: {why}; export the elite "
+                             f"or one of generation {self.generation - 1}") from None
+        return gene, fitness
+
     def export(self, individual: int | None = None, out: str | Path | None = None,
                reason: str = "request", emit: bool = True) -> tuple[Path, Path]:
         """Write a learngene (default: the elite) as .safetensors + .json; emits ``learngene_exported``."""
@@ -406,19 +425,17 @@ class Evolution:
             elif individual in self.last_genes:
                 (gene, fitness), ind = self.last_genes[individual], individual
             else:
-                held = sorted(self.last_genes)
-                raise ValueError(f"individual {individual} is not held: export the elite or one of generation "
-                                 f"{self.generation - 1} ({held[0]}..{held[-1]})" if held else
-                                 f"individual {individual} is not held")
+                gene, ind = None, individual
+            rec = dict(self.individuals.get(ind, {}))
+            saving = self._saving
+        if gene is None:  # an older generation's: from the gene archive
+            gene, fitness = self._archived(individual, rec, saving)
         if not all_finite(gene.tensors):
             raise ValueError(f"learngene of individual {ind} holds NaN or infinite weights: not exported")
-        rec = self.individuals.get(ind, {})
         default = self.run_dir / LEARNGENES_DIR / (f"best-g{rec.get('generation', 0):04d}-i{ind}"
                                                     if individual is None else f"ind{ind}-g{rec.get('generation', 0):04d}")
-        manifest = {"individual": ind, "generation": rec.get("generation"), "fitness": fitness,
-                    "lineage": self.lineage(ind), "run": self.run_dir.name, "config": self.cfg.to_dict(),
-                    "config_hash": self.cfg.hash(), "version": engine.__version__, "dataset": self.cfg.data.dataset,
-                    "image_size": self.cfg.data.image_size, "width": self.cfg.model.width, "created": time.time()}
+        manifest = export_manifest(self.cfg, self.run_dir.name, ind, rec.get("generation"), fitness,
+                                   self.lineage(ind))
         weights, meta = save_learngene(gene, Path(out) if out else default, manifest)
         if emit:
             self.writer.emit(ev.LearngeneExported(path=str(weights), individual=ind, fitness=fitness,

@@ -16,7 +16,6 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from engine.atomic import copy_atomic
 from engine.control.client import ControlError, send
 from engine.rundir import ERROR_FILE, LOG_FILE, RunDirError, live_engine_pid
 from gtl_tui.commands.common import (
@@ -213,58 +212,3 @@ def stop(run: RunArg,
                           else _not_running_hint(after)))
             return
     typer.echo(f"stop requested: the engine checkpoints and exits at its next safe point (pid {info.pid})")
-
-
-def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> None:
-    """Export from a run whose engine is gone: only its final learngene in learngenes/ is available."""
-    gene = final_learngene(Path(info.path))
-    if gene is None or individual is not None:
-        where = f"only its final best learngene is available: {gene}" if gene else \
-            f"it has no exported learngene; {_not_running_hint(info)}"
-        raise fail(f"error: cannot export from {info.path}: its engine is not running ({info.state}); {where}",
-                   EXIT_FAILED)
-    from engine.control.server import scp_line
-
-    weights, manifest = gene, gene.with_suffix(".json")
-    if out is not None:
-        stem = out / f"{Path(info.path).name}-best" if out.is_dir() else out
-        if stem.suffix in (".safetensors", ".json"):
-            stem = stem.with_suffix("")
-        try:
-            stem.parent.mkdir(parents=True, exist_ok=True)
-            new_w, new_m = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
-            copy_atomic(weights, new_w)
-            copy_atomic(manifest, new_m)
-        except OSError as err:
-            raise fail(f"error: export: {err}", EXIT_FAILED) from None
-        weights, manifest = new_w, new_m
-    what = "final learngene" if info.state == "finished" else "newest learngene exported from it"
-    typer.echo(f"the engine is not running ({info.state}); the run's {what}:")
-    typer.echo(f"learngene {weights}\nmanifest  {manifest}\n{scp_line(weights, manifest)}")
-
-
-def export(
-    run: RunArg,
-    individual: Annotated[int | None, typer.Option("--individual", "-i", min=0,
-                                                   help="An individual's id (default: the best).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output path or folder (default: RUN/learngenes/).")]
-    = None,
-    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
-) -> None:
-    """Export the best learngene (or an individual's) as .safetensors + .json and print an scp line."""
-    run = resolve_run(run, runs_dir)
-    info = _read(run)
-    out_abs = out.expanduser().resolve() if out is not None else None
-    if not info.controllable:
-        if info.live:
-            raise fail(f"error: cannot export from {info.path}: its engine (pid {info.pid}) has no control socket",
-                       EXIT_FAILED)
-        _export_offline(info, individual, out_abs)
-        return
-    args: dict[str, object] = {}
-    if individual is not None:
-        args["individual"] = individual
-    if out_abs is not None:
-        args["out"] = str(out_abs)
-    reply = _request(run, "export", "export failed: ", **args)
-    typer.echo(f"learngene {reply['path']}\nmanifest  {reply['manifest']}\n{reply['scp']}")

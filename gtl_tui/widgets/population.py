@@ -1,4 +1,5 @@
-"""The population of the current generation as a sortable table; the highlighted row is the selection.
+"""The population of one generation (the current one, or any earlier one picked with ``[`` / ``]``) as a
+sortable table; the highlighted row is the selection.
 
 A :class:`VirtualTable`: rows are individual ids, cells are made from the state when a row is drawn, and
 sorting sorts the ids, so a generation of 1,000 costs no more to show, sort or update than one of 10.
@@ -17,13 +18,14 @@ from gtl_tui.state import Changes, Individual, RunState
 from gtl_tui.widgets import fmt
 from gtl_tui.widgets.vtable import Cell, Column, VirtualTable
 
-COLUMNS = (("id", "id"), ("parent", "parent"), ("tasks", "tasks"), ("gene", "gene"),
+COLUMNS = (("id", "id"), ("gen", "gen"), ("parent", "parent"), ("tasks", "tasks"), ("gene", "gene"),
            ("fitness", "fitness"), ("rank", "rank"), ("state", "state"))
 TASKS_WIDTH = 22
-MIN_WIDTHS = {"id": 4, "parent": 8, "tasks": 7, "gene": 6, "fitness": 9, "rank": 6, "state": 10}
+MIN_WIDTHS = {"id": 4, "gen": 5, "parent": 8, "tasks": 7, "gene": 6, "fitness": 9, "rank": 6, "state": 10}
 #: Sort keys by column (missing values last), and whether the column sorts descending first.
 SORT_KEYS = {
     "id": (lambda r: r.id, False),
+    "gen": (lambda r: r.generation, False),
     "parent": (lambda r: (r.parent is None, r.parent or 0), False),
     "tasks": (lambda r: ",".join(r.task_names), False),
     "gene": (lambda r: r.fraction, True),
@@ -44,6 +46,13 @@ class PopulationTable(VirtualTable):
         Binding("O", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort order"),
     ]
 
+    class Browsed(Message):
+        """The table now shows another generation (``[`` / ``]``)."""
+
+        def __init__(self, generation: int) -> None:
+            super().__init__()
+            self.generation = generation
+
     class Selected(Message):
         """The user highlighted an individual's row."""
 
@@ -55,6 +64,9 @@ class PopulationTable(VirtualTable):
         super().__init__(id=id)
         self.state: RunState | None = None
         self.generation = -1
+        """The generation shown."""
+        self.view_generation: int | None = None
+        """The generation picked with ``[`` / ``]``; None follows the current one."""
         self.sort_column = "id"
         self.sort_reverse = False
         self._ranked_at = 0.0
@@ -67,7 +79,7 @@ class PopulationTable(VirtualTable):
     def sync(self, state: RunState, changes: Changes | None, selected: int | None) -> None:
         """Bring the rows up to date: a new generation rebuilds, otherwise only changed rows are redrawn."""
         self.state = state
-        gen = state.current_generation
+        gen = self.shown_generation(state)
         if changes is None or changes.reset or gen != self.generation:
             self._rebuild(state, gen, selected)
             return
@@ -92,13 +104,37 @@ class PopulationTable(VirtualTable):
     def _rank_later(self) -> None:
         self._rank_due = None
         state = self.state
-        if state is None or state.current_generation != self.generation:
-            return  # a new generation was rebuilt (and ranked) meanwhile
+        if state is None or self.shown_generation(state) != self.generation:
+            return  # another generation was rebuilt (and ranked) meanwhile
         self._ranked_at = time.monotonic()
         state.rank_generation(self.generation)
         ids = self._members(state, self.generation)
         self.update_rows(ids)
         self._resort(self.selected_id())
+
+    def shown_generation(self, state: RunState) -> int:
+        """The picked generation while the run still holds it (a resume may drop it), else the current one."""
+        if self.view_generation is not None and self.view_generation in state.by_generation \
+                and self.view_generation != state.current_generation:
+            return self.view_generation
+        self.view_generation = None
+        return state.current_generation
+
+    def browse(self, step: int) -> int | None:
+        """Show the generation ``step`` away from the shown one (clamped to those held); reaching the current
+        one follows it again. Returns the generation now shown, None when there is none."""
+        state = self.state
+        if state is None or not state.by_generation:
+            return None
+        gens = sorted(state.by_generation)
+        here = self.generation if self.generation in state.by_generation else gens[-1]
+        k = min(max(gens.index(here) + step, 0), len(gens) - 1)
+        self.view_generation = gens[k] if gens[k] != state.current_generation else None
+        gen = self.shown_generation(state)
+        if gen != self.generation:
+            self._rebuild(state, gen, None)
+        self.post_message(self.Browsed(gen))
+        return gen
 
     def _members(self, state: RunState, gen: int) -> list[int]:
         return [i for i in state.by_generation.get(gen, ()) if i in state.individuals]
@@ -119,7 +155,8 @@ class PopulationTable(VirtualTable):
             return
         recs = state.individuals
         w = self._widths
-        need = {"id": len(str(max(ids))), "rank": len(str(len(state.by_generation.get(self.generation, ())))),
+        need = {"id": len(str(max(ids))), "gen": len(str(self.generation)),
+                "rank": len(str(len(state.by_generation.get(self.generation, ())))),
                 "tasks": min(TASKS_WIDTH, max(len(",".join(recs[i].task_names)) for i in ids))}
         need["parent"] = need["id"]
         if any(need[k] > w[k] for k in need):
@@ -136,6 +173,7 @@ class PopulationTable(VirtualTable):
         tasks = ",".join(rec.task_names)
         return (
             str(rec.id),
+            str(rec.generation),
             "-" if rec.parent is None else str(rec.parent),
             tasks if len(tasks) <= TASKS_WIDTH else tasks[:TASKS_WIDTH - 1] + "…",
             f"{rec.fraction:.1%}",
@@ -180,12 +218,28 @@ class PopulationTable(VirtualTable):
         self._label_columns()
         self._resort(self.selected_id())
 
+    def _tasks_width(self) -> int:
+        """The tasks column gives way first on a narrow terminal (at 80 columns the generation column needs its
+        room), down to its minimum; the other columns always show whole."""
+        want = self._widths["tasks"]
+        room = self.scrollable_content_region.width if self.is_mounted else 0
+        if room <= 0:
+            return want
+        others = sum(self._widths[k] + 2 for k, _ in COLUMNS if k != "tasks") + 2
+        return max(MIN_WIDTHS["tasks"], min(want, room - others))
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        tasks = next((c.width for c in self.columns if c.key == "tasks"), None)
+        if tasks is not None and tasks != self._tasks_width():
+            self._label_columns()
+
     def _label_columns(self) -> None:
         widths = self._widths
         cols = []
         for key, label in COLUMNS:
             arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else "  "
-            width = widths[key]
+            width = widths[key] if key != "tasks" else self._tasks_width()
             cols.append(Column(key, Text(label + arrow), width))
         self.set_columns(cols)
 

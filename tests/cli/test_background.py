@@ -143,7 +143,7 @@ def test_detach_pause_export_stop_resume(runs_dir: Path) -> None:
     code, out = cli("export", run, "--individual", other_id, "--out", runs_dir / "mine")
     assert code == 0 and (runs_dir / "mine.safetensors").is_file() and (runs_dir / "mine.json").is_file(), out
     code, out = cli("export", run, "--individual", 999)
-    assert code == 1 and "not held" in out
+    assert code == 1 and "no individual 999" in out
     time.sleep(1.5)  # nothing trains while paused
     after = kinds(run)[log.index("paused") + 1:]
     assert set(after) == {"learngene_exported"}, after

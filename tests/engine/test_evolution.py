@@ -142,6 +142,14 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, kill_after):
     g_vic, m_vic = _best_gene(tmp_path / "victim")
     assert g_ref.channels == g_vic.channels and m_ref["fitness"] == m_vic["fitness"]
     assert all(torch.equal(g_ref.tensors[k], g_vic.tensors[k]) for k in g_ref.tensors)
+    from engine.gene_archive import archived_generations, load_generation
+
+    # the gene archive too: every individual's learngene of every generation, as the uninterrupted run's
+    assert archived_generations(tmp_path / "victim") == archived_generations(tmp_path / "ref") == [0, 1, 2, 3]
+    for g in range(4):
+        a, b = load_generation(tmp_path / "ref", g), load_generation(tmp_path / "victim", g)
+        assert sorted(a) == sorted(b) and all(a[i][1] == b[i][1] and torch.equal(a[i][0].tensors[k], b[i][0].tensors[k])
+                                              for i in a for k in a[i][0].tensors)
     events, _ = ev.read_events(log)
     starts = [e for e in events if isinstance(e, ev.RunStarted)]
     assert len(starts) == 2 and starts[1].resumed_from is not None

@@ -163,9 +163,10 @@ async def test_no_row_looks_selected_when_the_selection_is_not_in_the_table(tmp_
         await pilot.press("down")
         await wait_for(pilot, lambda: app.selected == first)
         assert table.cursor_shown and table.selected_id() == first
-        await pilot.press("b")  # back to the elite: hidden again
+        await pilot.press("b")  # the best of the current generation (followed): its row
         await pilot.pause()
-        assert app.selected is None and not table.cursor_shown
+        best = app.state.best_of(app.state.current_generation)
+        assert app.selected is None and app.selection() == best.id and table.selected_id() == best.id
 
 
 async def test_full_garbage_collections_wait_for_a_pause_in_the_input(tmp_path: Path):

@@ -101,6 +101,8 @@ class MonitorApp(App[None]):
         Binding("right_square_bracket", "browse_generation(1)", "Newer",
                 tooltip="Population: show the next generation (the current one: follow it again)", id="newer",
                 show=False),
+        Binding("x", "save_view", "Save view", tooltip="Write this view's data (CSV) and an SVG of the screen into "
+                "RUN/views/", id="save-view", show=False),
         Binding("question_mark", "help", "Help", tooltip="Show every key", id="help"),
         Binding("q", "quit", "Quit", tooltip="Quit the monitor; the engine keeps running", id="quit"),
         Binding("space", "replay_toggle", "Play/pause", tooltip="Pause or continue the replay", id="replay-toggle"),
@@ -528,6 +530,36 @@ class MonitorApp(App[None]):
             target.focus(scroll_visible=False)
         if tab == "events":  # lines written while hidden did not scroll it
             self.call_after_refresh(self.feed.scroll_end, animate=False)
+
+    def action_save_view(self) -> None:
+        """The data behind the tab on screen as CSV, and the screen as SVG, in ``RUN/views/`` (``./views`` when the
+        run is on another machine)."""
+        from engine.atomic import write_atomic
+        from gtl_tui import view_export
+
+        tab, sel, state = self.active_tab, self.selection(), self.state
+        if tab == "overview":
+            data = view_export.overview_csv(state)
+        elif tab == "population":
+            data = view_export.population_csv(state, self.population_table.generation)
+        elif tab == "lineage":
+            data = view_export.lineage_csv(state, sel)
+        elif tab == "mutations":
+            data = view_export.mutations_csv(state)
+        elif tab == "learngene":
+            data = view_export.learngene_csv(state, sel)
+        else:
+            data = view_export.events_csv(self.feed.shown_items())
+        folder = (self.run_dir if self.evaluation_dir is not None else Path.cwd()) / "views"
+        base = folder / f"{tab}-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            csv_path = write_atomic(base.with_suffix(".csv"), data)
+            svg_path = write_atomic(base.with_suffix(".svg"), self.export_screenshot())
+        except OSError as err:
+            self.notify(f"view not saved: {folder}: {err.strerror or err}", severity="error", timeout=8)
+            return
+        self.notify(f"{csv_path}\n{svg_path}", title=f"{tab} view saved", timeout=12)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

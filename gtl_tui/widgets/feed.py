@@ -154,6 +154,10 @@ class EventFeed(NoFocusRestyle, ScrollView, can_focus=True):
         self._resize()
         self.scroll_end(animate=False)
 
+    def shown_items(self) -> list[tuple[str, str]]:
+        """(time, text) of each line shown, oldest first (what `x` writes)."""
+        return [self._items[self._index(y)][:2] for y in range(self.shown)]
+
     @property
     def lines(self) -> list[Strip]:
         """Every line kept, rendered (for tests; drawing renders only the visible ones)."""

@@ -193,11 +193,12 @@ def export_offline(run_dir: str | Path, individual: int | None, out: str | Path 
                    ) -> tuple[Path, Path]:
     """Export a learngene of a run whose engine is gone, as the engine would have: the same weights, the same
     manifest (lineage from the event log). ``individual`` None: the elite. Raises ValueError (one line)."""
+    from engine.config import load_config
     from engine.learngene import save_learngene
-    from engine.run.runner import load_run_config
+    from engine.rundir import CONFIG_FILE, check_run_dir
 
     run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
+    cfg = load_config(check_run_dir(run_dir) / CONFIG_FILE)  # not run.runner: it imports the loop (a cycle)
     records = records_from_log(run_dir)
     found = None
     if individual is not None:

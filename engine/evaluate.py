@@ -2,8 +2,9 @@
 
 Every method starts each episode from a network built for it (``learngene``: a descendant of the learngene;
 ``scratch``: random init; ``pretrained``: the network trained on all meta-train classes; ``pretrained_random20``:
-a random circuit of that network with the learngene's channel counts, inherited by the same rule; ``gen0``: a
-descendant of the generation-0 learngene). It is then scored on the episode's queries after 0 steps (nearest class
+a random circuit of that network with the learngene's channel counts, inherited by the same rule;
+``pretrained_top20``: the same but its most important channels (largest |BatchNorm gamma|, ``engine.circuits``);
+``gen0``: a descendant of the generation-0 learngene). It is then scored on the episode's queries after 0 steps (nearest class
 mean of the support set's penultimate features) and after each fine-tuning budget in ``steps``.
 
 Fine-tuning protocol (``FinetuneSettings``): the head starts as the nearest-class-mean classifier (so step 0 of
@@ -29,7 +30,7 @@ from engine.learngene.transfer import NongeneInit
 from engine.models import GeneNet, create_model
 from engine.seeding import torch_generator
 
-METHODS = ("learngene", "scratch", "pretrained", "pretrained_random20", "gen0")
+METHODS = ("learngene", "scratch", "pretrained", "pretrained_random20", "pretrained_top20", "gen0")
 
 
 @dataclass
@@ -202,27 +203,30 @@ def builders(settings: EvalSettings, *, ways: int, in_channels: int, image_size:
         out["pretrained"] = whole
         if gene is not None:
             out["pretrained_random20"] = _random_circuit(pretrained, gene, ways, s, in_channels, image_size)
+            out["pretrained_top20"] = _random_circuit(pretrained, gene, ways, s, in_channels, image_size,
+                                                      chosen=True)
     if gen0 is not None:
         out["gen0"] = descendant_of(gen0)
     return out
 
 
 def _random_circuit(pretrained: GeneNet, gene: Learngene, ways: int, s: EvalSettings, in_channels: int,
-                    image_size: int) -> Builder:
+                    image_size: int, *, chosen: bool = False) -> Builder:
     """Random channels of the pretrained network, as many per slot as the learngene has (the same fraction when
-    the widths agree), inherited by the same rule into a fresh network of the pretrained architecture."""
+    the widths agree), inherited by the same rule into a fresh network of the pretrained architecture.
+    ``chosen``: the most important channels instead (``engine.circuits.top_channels``), the same every episode."""
+    from engine.circuits import circuit_counts, top_channels
+
     spec = pretrained.gene_spec()
-    counts = ([len(c) for c in gene.channels] if list(spec.widths) == list(gene.widths)
-              else [max(1, round(len(c) / w * tw)) for c, w, tw in
-                    zip(gene.channels, gene.widths, spec.widths, strict=False)])
-    if len(counts) != len(spec.widths):  # another architecture: the learngene's mean channel ratio
-        ratio = statistics.fmean(len(c) / w for c, w in zip(gene.channels, gene.widths, strict=True))
-        counts = [max(1, round(ratio * w)) for w in spec.widths]
+    counts = circuit_counts(pretrained, gene)
+    fixed = extract(pretrained, top_channels(pretrained, counts)) if chosen else None
 
     def build(gen: torch.Generator) -> GeneNet:
-        chans = [sorted(torch.randperm(w, generator=gen)[:k].tolist()) for w, k in zip(spec.widths, counts,
-                                                                                       strict=True)]
-        circuit = extract(pretrained, chans)
+        circuit = fixed
+        if circuit is None:
+            chans = [sorted(torch.randperm(w, generator=gen)[:k].tolist()) for w, k in zip(spec.widths, counts,
+                                                                                           strict=True)]
+            circuit = extract(pretrained, chans)
         width = spec.widths[0] / _unit_first(pretrained.arch, in_channels)
         model = create_model(pretrained.arch, ways, width=width, in_channels=in_channels, image_size=image_size,
                              generator=gen)

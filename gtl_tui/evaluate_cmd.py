@@ -123,7 +123,8 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")] = 0,
 ) -> None:
-    """Few-shot evaluation of a learngene's descendants against scratch, pretrained, random-20% and gen-0."""
+    """Few-shot evaluation of a learngene's descendants against scratch, pretrained, its random and
+    top-|gamma| circuits (random-20%, top-20%) and gen-0."""
     choices = {"optimizer": (optimizer, ("adam", "sgd")), "head-init": (head_init, ("prototype", "random")),
                "bn": (bn, ("frozen", "train")), "metric": (metric, ("euclidean", "cosine"))}
     for name, (value, ok) in choices.items():
@@ -151,7 +152,7 @@ def evaluate(
         gene, manifest = load_learngene(lg_path)
         g0 = load_learngene(gen0 or run_gen0)[0] if (gen0 or run_gen0) and "gen0" in wanted else None
         pre = None
-        if pretrained is not None and {"pretrained", "pretrained_random20"} & set(wanted):
+        if pretrained is not None and {"pretrained", "pretrained_random20", "pretrained_top20"} & set(wanted):
             from engine.baselines import load_pretrained
 
             pre = load_pretrained(pretrained)[0]

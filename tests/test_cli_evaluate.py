@@ -41,7 +41,7 @@ def test_pretrain_then_evaluate_writes_json(lg: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     report = json.loads(out.read_text())
     assert {x["method"] for x in report["results"]} == {"learngene", "scratch", "pretrained",
-                                                        "pretrained_random20", "gen0"}
+                                                        "pretrained_random20", "pretrained_top20", "gen0"}
     assert report["settings"]["gen0"].endswith("gen0-best.json")
     assert "learngene" in r.output and "±" in r.output
 

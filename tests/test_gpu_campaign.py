@@ -58,7 +58,7 @@ def test_campaign_dry_run_runs_every_phase(tmp_path):
     gens = campaign["evolve"]["generations"]
     assert len(gens) == 2 and all(set(g["timing"]) >= {"wall", "train", "host", "wait"} for g in gens)
     methods = {r["method"] for r in campaign["eval"]["results"]}
-    assert methods == {"learngene", "scratch", "gen0", "pretrained", "pretrained_random20"}
+    assert methods == {"learngene", "scratch", "gen0", "pretrained", "pretrained_random20", "pretrained_top20"}
     assert {r["descendant"] for r in campaign["descendants"]["results"]} == {"wider x1.5", "deeper +2", "resnet12"}
     assert {(r["model"], r["population"]) for r in campaign["bench"]["rows"]} == {("vgg11", 2), ("conv4", 2)}
     text = (out / "summary.md").read_text()

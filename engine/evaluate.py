@@ -9,7 +9,8 @@ mean of the support set's penultimate features) and after each fine-tuning budge
 
 Fine-tuning protocol (``FinetuneSettings``): the head starts as the nearest-class-mean classifier (so step 0 of
 fine-tuning equals the zero-step score), Adam on the support set (augmented), the body at ``body_lr_scale`` times
-the head's learning rate, BatchNorm frozen (eval mode) or not.
+the head's learning rate, BatchNorm frozen (eval mode) or not. ``FinetuneSettings.protocol("plain")`` is the
+protocol most papers use: a random head, the whole network at Adam lr 1e-3, BatchNorm in training mode.
 """
 
 from __future__ import annotations
@@ -44,6 +45,23 @@ class FinetuneSettings:
     bn: Literal["frozen", "train"] = "frozen"
     augment: bool = True
     weight_decay: float = 0.0
+    name: str = "default"  # the protocol these settings started from (recorded in the results)
+
+    @classmethod
+    def protocol(cls, name: str, **overrides) -> FinetuneSettings:
+        """The settings of a named protocol (``PROTOCOLS``), with ``overrides`` (None values ignored)."""
+        if name not in PROTOCOLS:
+            raise ValueError(f"unknown fine-tuning protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
+        return cls(**(PROTOCOLS[name] | {k: v for k, v in overrides.items() if v is not None}), name=name)
+
+
+#: Named fine-tuning protocols. "default": this project's (prototype head, body at a tenth of the head's rate,
+#: BatchNorm frozen); "plain": the usual one of the literature (random head, whole network at Adam 1e-3,
+#: BatchNorm in training mode).
+PROTOCOLS: dict[str, dict] = {
+    "default": {},
+    "plain": {"optimizer": "adam", "lr": 1e-3, "body_lr_scale": 1.0, "head_init": "random", "bn": "train"},
+}
 
 
 @dataclass

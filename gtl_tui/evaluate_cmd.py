@@ -106,18 +106,28 @@ def evaluate(
     extra_layers: Annotated[int, typer.Option("--extra-layers", help="PIM layers added on top.")] = 0,
     episodes: Annotated[int, typer.Option("--episodes", help="Episodes per shot setting.")] = 100,
     shots: Annotated[str, typer.Option("--shots", help="Comma-separated shots.")] = "1,5",
-    steps: Annotated[str, typer.Option("--steps", help="Fine-tuning budgets (0: nearest class mean).")] = "0,10,50",
+    steps: Annotated[str, typer.Option("--steps", help="Comma-separated fine-tuning budgets, each reported "
+                                       "(0: nearest class mean), e.g. 0,20,100.")] = "0,10,50",
     ways: Annotated[int, typer.Option("--ways")] = 5,
     queries: Annotated[int, typer.Option("--queries", help="Query images per class.")] = 15,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the episodes and inits.")] = 0,
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Network from `gtl-tui pretrain`.")] = None,
     gen0: Annotated[Path | None, typer.Option("--gen0", help="Generation-0 learngene (default: the run's).")] = None,
     methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated subset of the methods.")] = None,
-    lr: Annotated[float, typer.Option("--lr", help="Fine-tuning learning rate of the head.")] = 1e-3,
-    body_lr_scale: Annotated[float, typer.Option("--body-lr-scale", help="Body lr / head lr (0: head only).")] = 0.1,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adam or sgd.")] = "adam",
-    head_init: Annotated[str, typer.Option("--head-init", help="prototype or random.")] = "prototype",
-    bn: Annotated[str, typer.Option("--bn", help="BatchNorm while fine-tuning: frozen or train.")] = "frozen",
+    protocol: Annotated[str, typer.Option("--protocol", help="Fine-tuning protocol: default (prototype head, body "
+                                          "at lr/10, BatchNorm frozen) or plain (random head, whole network, "
+                                          "Adam 1e-3, BatchNorm training); the options below override it.")
+                        ] = "default",
+    lr: Annotated[float | None, typer.Option("--lr", help="Fine-tuning learning rate of the head [default: "
+                                             "1e-3].", show_default=False)] = None,
+    body_lr_scale: Annotated[float | None, typer.Option("--body-lr-scale", help="Body lr / head lr (0: head only) "
+                                                        "[default: 0.1; plain: 1].", show_default=False)] = None,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adam or sgd [default: adam].",
+                                                  show_default=False)] = None,
+    head_init: Annotated[str | None, typer.Option("--head-init", help="prototype or random [default: prototype; "
+                                                  "plain: random].", show_default=False)] = None,
+    bn: Annotated[str | None, typer.Option("--bn", help="BatchNorm while fine-tuning: frozen or train [default: "
+                                           "frozen; plain: train].", show_default=False)] = None,
     metric: Annotated[str, typer.Option("--metric", help="Nearest class mean: euclidean or cosine.")] = "euclidean",
     nongene_init: Annotated[str | None, typer.Option("--nongene-init", help="Default: the run's config.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
@@ -126,9 +136,10 @@ def evaluate(
     """Few-shot evaluation of a learngene's descendants against scratch, pretrained, its random and
     top-|gamma| circuits (random-20%, top-20%) and gen-0."""
     choices = {"optimizer": (optimizer, ("adam", "sgd")), "head-init": (head_init, ("prototype", "random")),
-               "bn": (bn, ("frozen", "train")), "metric": (metric, ("euclidean", "cosine"))}
+               "bn": (bn, ("frozen", "train")), "metric": (metric, ("euclidean", "cosine")),
+               "protocol": (protocol, ("default", "plain"))}
     for name, (value, ok) in choices.items():
-        if value not in ok:
+        if value is not None and value not in ok:
             raise _fail(f"error: --{name} must be one of {', '.join(ok)} (got {value!r})")
     shot_list, step_list = _ints(shots, "shots"), _ints(steps, "steps")
     lg_path, run_gen0 = resolve_learngene(learngene)
@@ -164,7 +175,8 @@ def evaluate(
         ds = load_dataset(dcfg)
     except DataError as err:
         raise _fail(f"error: {err}") from None
-    ft = FinetuneSettings(optimizer=optimizer, lr=lr, body_lr_scale=body_lr_scale, head_init=head_init, bn=bn)
+    ft = FinetuneSettings.protocol(protocol, optimizer=optimizer, lr=lr, body_lr_scale=body_lr_scale,
+                                   head_init=head_init, bn=bn)
     settings = EvalSettings(episodes=episodes, ways=ways, shots=shot_list, queries=queries, steps=step_list,
                             seed=seed, metric=metric, arch=arch, width_scale=width_scale, extra_layers=extra_layers,
                             nongene_init=nongene_init or cfg_ln.get("nongene_init", "random"),
@@ -195,7 +207,8 @@ def evaluate(
     report["settings"].update(learngene=str(lg_path), dataset=dcfg.dataset, root=dcfg.root, arch_gene=gene.arch,
                               fraction=gene.fraction, pretrained=str(pretrained) if pretrained else None,
                               gen0=str(gen0 or run_gen0) if g0 is not None else None)
-    Console().print(results_table(report, f"{lg_path.name}: {ways}-way accuracy (%), {episodes} episodes, 95% CI"))
+    Console().print(results_table(report, f"{lg_path.name}: {ways}-way accuracy (%), {episodes} episodes, 95% CI, "
+                                          f"{protocol} fine-tuning"))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2) + "\n")

@@ -262,21 +262,36 @@ def _unit_first(arch: str, in_channels: int) -> int:
 def evaluate(dataset: ImageDataset, settings: EvalSettings, methods: dict[str, Builder], *,
              progress: Callable[[str, int, int], None] | None = None,
              observer: Callable[[str, int, int, Task], None] | None = None,
-             device: torch.device | str = "cpu") -> dict:
+             device: torch.device | str = "cpu", batch_episodes: int | None = None) -> dict:
     """Run every method on the same episodes; returns ``{"results": [...], "settings": {...}}``.
 
-    Networks are built on the CPU from the same generators, then fine-tuned on ``device``.
+    Networks are built on the CPU from the same generators, then fine-tuned on ``device``. ``batch_episodes``:
+    episodes of a method fine-tuned together as one population network (``engine.fewshot_batched``, the same
+    results); None: as many as fit on CUDA, one at a time elsewhere; 0: as many as fit; 1: one at a time.
 
     Each result: method, shots, steps, mean, ci95 (accuracies in [0, 1]) and the number of episodes.
     ``observer(method, shots, episode, task)`` sees every episode a method is given (tests use it).
     """
     settings.check()
+    from engine.fewshot_batched import EpisodeBatcher, episode_batch
+
+    batch = episode_batch(batch_episodes, device)
+    batcher = EpisodeBatcher(dataset, settings, device, batch=batch) if batch != 1 else None
     results = []
     for shots in settings.shots:
         episodes = make_episodes(dataset, settings, shots)
         for name, build in methods.items():
             accs: dict[int, list[float]] = {k: [] for k in sorted(set(settings.steps))}
-            for e, task in enumerate(episodes):
+            if batcher is not None:
+                for e, task in enumerate(episodes):
+                    if observer is not None:
+                        observer(name, shots, e, task)
+                done = batcher.run(build, episodes, shots, on_chunk=None if progress is None else (
+                    lambda n, total, label=f"{name} {shots}-shot": progress(label, n, total)))
+                for out in done:
+                    for k, a in out.items():
+                        accs[k].append(a)
+            for e, task in enumerate(episodes if batcher is None else ()):
                 if observer is not None:
                     observer(name, shots, e, task)
                 gen = torch_generator(settings.seed, "init", shots, e)  # paired: every method draws the same init
@@ -289,4 +304,6 @@ def evaluate(dataset: ImageDataset, settings: EvalSettings, methods: dict[str, B
                 m, ci = mean_ci95(values)
                 results.append({"method": name, "shots": shots, "steps": k, "mean": m, "ci95": ci,
                                 "episodes": len(values)})
+    if batcher is not None:
+        batcher.close()
     return {"results": results, "settings": asdict(settings) | {"methods": list(methods)}}

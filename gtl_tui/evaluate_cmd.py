@@ -132,6 +132,12 @@ def evaluate(
     nongene_init: Annotated[str | None, typer.Option("--nongene-init", help="Default: the run's config.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")] = 0,
+    device: Annotated[str, typer.Option("--device", help="Where episodes are fine-tuned: auto (CUDA when "
+                                        "available), cpu, cuda or cuda:N.")] = "auto",
+    batch_episodes: Annotated[int | None, typer.Option(
+        "--batch-episodes", help="Episodes of a method fine-tuned together as one population network (same "
+        "results; 1: one at a time, 0: as many as fit) [default: as many as fit on CUDA, 1 on the CPU].",
+        show_default=False)] = None,
 ) -> None:
     """Few-shot evaluation of a learngene's descendants against scratch, pretrained, its random and
     top-|gamma| circuits (random-20%, top-20%) and gen-0."""
@@ -153,6 +159,14 @@ def evaluate(
 
     if threads > 0:
         torch.set_num_threads(threads)
+    if batch_episodes is not None and batch_episodes < 0:
+        raise _fail(f"error: --batch-episodes must be >= 0 (got {batch_episodes})")
+    try:
+        dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    except RuntimeError:
+        raise _fail(f"error: --device {device!r} is not a device (auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise _fail(f"error: --device {device}: CUDA is not available here")
     if arch is not None and arch not in available_models():
         raise _fail(f"error: --arch {arch!r} is unknown; choose one of {', '.join(available_models())}")
     wanted = [m.strip() for m in methods.split(",")] if methods else list(METHODS)
@@ -201,12 +215,12 @@ def evaluate(
             bar.update(task, description=label, completed=done, total=total)
 
         try:
-            report = run_eval(ds, settings, chosen, progress=progress)
+            report = run_eval(ds, settings, chosen, progress=progress, device=dev, batch_episodes=batch_episodes)
         except ValueError as err:
             raise _fail(f"error: {err}") from None
     report["settings"].update(learngene=str(lg_path), dataset=dcfg.dataset, root=dcfg.root, arch_gene=gene.arch,
                               fraction=gene.fraction, pretrained=str(pretrained) if pretrained else None,
-                              gen0=str(gen0 or run_gen0) if g0 is not None else None)
+                              gen0=str(gen0 or run_gen0) if g0 is not None else None, device=str(dev))
     Console().print(results_table(report, f"{lg_path.name}: {ways}-way accuracy (%), {episodes} episodes, 95% CI, "
                                           f"{protocol} fine-tuning"))
     if json_out is not None:

@@ -55,6 +55,10 @@ def test_pretrain_then_evaluate_writes_json(lg: Path, tmp_path: Path) -> None:
     (["evaluate", "LG", "--pretrained", "nowhere/p"], "cannot read pretrained manifest"),
     (["evaluate", "LG", "--dataset", "cifar-fs"], "root is required"),
     (["evaluate", "LG", "--episodes", "0"], "episodes >= 1"),
+    (["evaluate", "LG", "--batch-episodes", "-2"], "--batch-episodes must be >= 0"),
+    (["evaluate", "LG", "--device", "toaster"], "--device 'toaster' is not a device"),
+    (["evaluate", "LG", "--device", "cuda:0"] if not torch.cuda.is_available() else ["evaluate", "LG", "--device",
+                                                                                     "gpu"], "--device"),
     (["pretrain", "--learngene", "nowhere"], "no such learngene"),
 ])
 def test_errors_are_one_line(lg: Path, args: list[str], msg: str) -> None:
@@ -110,7 +114,7 @@ def test_plain_protocol_and_several_budgets_in_one_call(lg: Path, tmp_path: Path
     out = tmp_path / "plain.json"
     r = runner.invoke(app, ["evaluate", str(lg), "--episodes", "2", "--shots", "1,2", "--steps", "0,1,3", "--ways",
                             "3", "--queries", "2", "--methods", "learngene,scratch", "--protocol", "plain",
-                            "--lr", "0.01", "--json", str(out)])
+                            "--lr", "0.01", "--json", str(out), "--batch-episodes", "2", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     report = json.loads(out.read_text())
     ft = report["settings"]["finetune"]

@@ -82,6 +82,7 @@ class EvalSettings:
     nongene_init: NongeneInit = "random"
     nongene_scale: float = 0.1
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward and backward under bf16 autocast (fp32 weights)
 
     def check(self) -> None:
         if self.episodes < 1 or self.ways < 2 or self.queries < 1:
@@ -90,6 +91,8 @@ class EvalSettings:
             raise ValueError(f"shots must be positive integers (got {self.shots})")
         if not self.steps or min(self.steps) < 0:
             raise ValueError(f"steps must be integers >= 0 (got {self.steps})")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16 (got {self.precision!r})")
 
 
 #: Builds the network of one method for one episode from the episode's init generator.
@@ -143,6 +146,13 @@ def _prototype_head(model: GeneNet, feats: torch.Tensor, y: torch.Tensor, ways: 
 def run_episode(model: GeneNet, task: Task, dataset: ImageDataset, settings: EvalSettings,
                 generator: torch.Generator) -> dict[int, float]:
     """Query accuracy of ``model`` on ``task`` after each budget in ``settings.steps``."""
+    dev = next(model.parameters()).device
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+        return _run_episode(model, task, dataset, settings, generator)
+
+
+def _run_episode(model: GeneNet, task: Task, dataset: ImageDataset, settings: EvalSettings,
+                 generator: torch.Generator) -> dict[int, float]:
     ft, ways = settings.finetune, task.ways
     dev = next(model.parameters()).device  # the episode's images go where the network is
     xs = normalize(task.train_x.to(dev), dataset.mean, dataset.std)

@@ -90,3 +90,18 @@ def test_episode_batch_defaults() -> None:
     assert episode_batch(None, "cpu") == 1 and episode_batch(None, "cuda") == 0 and episode_batch(7, "cpu") == 7
     with pytest.raises(ValueError, match="batch_episodes"):
         episode_batch(-1, "cpu")
+
+
+def test_bf16_runs_on_both_paths_and_stays_close(glyphs, gene) -> None:
+    """bf16 autocast (what the GPU campaign uses) changes rounding only: the scores stay close to fp32's."""
+    s = EvalSettings(episodes=4, ways=3, shots=[2], queries=4, steps=[0, 3], finetune=FinetuneSettings(lr=1e-2),
+                     precision="bf16")
+    methods = {"learngene": builders(s, ways=3, in_channels=3, image_size=32, gene=gene)["learngene"]}
+    fp32 = evaluate(glyphs, EvalSettings(**{**s.__dict__, "precision": "fp32"}), methods)["results"]
+    for batch in (1, 4):
+        res = evaluate(glyphs, s, methods, batch_episodes=batch)
+        assert res["settings"]["precision"] == "bf16"
+        for a, b in zip(res["results"], fp32, strict=True):
+            assert abs(a["mean"] - b["mean"]) <= 0.15
+    with pytest.raises(ValueError, match="precision"):
+        EvalSettings(precision="fp8").check()

@@ -138,12 +138,14 @@ def evaluate(
         "--batch-episodes", help="Episodes of a method fine-tuned together as one population network (same "
         "results; 1: one at a time, 0: as many as fit) [default: as many as fit on CUDA, 1 on the CPU].",
         show_default=False)] = None,
+    precision: Annotated[str, typer.Option("--precision", help="fp32, or bf16 (autocast, fp32 weights; faster on "
+                                           "a GPU).")] = "fp32",
 ) -> None:
     """Few-shot evaluation of a learngene's descendants against scratch, pretrained, its random and
     top-|gamma| circuits (random-20%, top-20%) and gen-0."""
     choices = {"optimizer": (optimizer, ("adam", "sgd")), "head-init": (head_init, ("prototype", "random")),
                "bn": (bn, ("frozen", "train")), "metric": (metric, ("euclidean", "cosine")),
-               "protocol": (protocol, ("default", "plain"))}
+               "protocol": (protocol, ("default", "plain")), "precision": (precision, ("fp32", "bf16"))}
     for name, (value, ok) in choices.items():
         if value is not None and value not in ok:
             raise _fail(f"error: --{name} must be one of {', '.join(ok)} (got {value!r})")
@@ -194,7 +196,7 @@ def evaluate(
     settings = EvalSettings(episodes=episodes, ways=ways, shots=shot_list, queries=queries, steps=step_list,
                             seed=seed, metric=metric, arch=arch, width_scale=width_scale, extra_layers=extra_layers,
                             nongene_init=nongene_init or cfg_ln.get("nongene_init", "random"),
-                            nongene_scale=cfg_ln.get("nongene_scale", 0.1), finetune=ft)
+                            nongene_scale=cfg_ln.get("nongene_scale", 0.1), finetune=ft, precision=precision)
     try:
         settings.check()
         found = builders(settings, ways=ways, in_channels=ds.channels, image_size=ds.image_size, gene=gene,

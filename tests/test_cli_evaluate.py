@@ -56,6 +56,7 @@ def test_pretrain_then_evaluate_writes_json(lg: Path, tmp_path: Path) -> None:
     (["evaluate", "LG", "--dataset", "cifar-fs"], "root is required"),
     (["evaluate", "LG", "--episodes", "0"], "episodes >= 1"),
     (["evaluate", "LG", "--batch-episodes", "-2"], "--batch-episodes must be >= 0"),
+    (["evaluate", "LG", "--precision", "fp8"], "--precision must be one of fp32, bf16"),
     (["evaluate", "LG", "--device", "toaster"], "--device 'toaster' is not a device"),
     (["evaluate", "LG", "--device", "cuda:0"] if not torch.cuda.is_available() else ["evaluate", "LG", "--device",
                                                                                      "gpu"], "--device"),

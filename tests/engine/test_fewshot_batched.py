@@ -105,3 +105,22 @@ def test_bf16_runs_on_both_paths_and_stays_close(glyphs, gene) -> None:
             assert abs(a["mean"] - b["mean"]) <= 0.15
     with pytest.raises(ValueError, match="precision"):
         EvalSettings(precision="fp8").check()
+
+
+@pytest.mark.gpu
+def test_batched_on_cuda_matches_one_at_a_time(glyphs, gene, pre) -> None:
+    """On CUDA (TF32 off, fp32): the batched scores match one at a time up to rare near-tie flips (grouped and
+    plain cuDNN convolutions round differently), and bf16 runs."""
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        s = EvalSettings(episodes=6, ways=3, shots=[2], queries=4, steps=[0, 3], finetune=FinetuneSettings(lr=1e-2))
+        methods = builders(s, ways=3, in_channels=3, image_size=32, gene=gene, pretrained=pre)
+        one = evaluate(glyphs, s, methods, device="cuda", batch_episodes=1)["results"]
+        both = evaluate(glyphs, s, methods, device="cuda")["results"]  # auto: batched on CUDA
+        for a, b in zip(one, both, strict=True):
+            assert (a["method"], a["steps"]) == (b["method"], b["steps"])
+            assert abs(a["mean"] - b["mean"]) <= 1 / (4 * 3 * 6) + 1e-9
+        s.precision = "bf16"
+        assert len(evaluate(glyphs, s, methods, device="cuda")["results"]) == len(one)
+    finally:
+        torch.backends.cudnn.allow_tf32 = True

@@ -9,10 +9,13 @@
   per generation its seconds, images/s and timing split (train / host / wait, peak memory);
 - ``pretrain``: the whole VGG11 trained on all meta-train classes with the evolution's training budget (as many
   images as all lifetimes of the run saw);
-- ``eval``: few-shot on the meta-test classes, 1- and 5-shot, 0 / 20 / 100 steps, for learngene, scratch, gen0,
-  a random 20% circuit of the pretrained network (``pretrained_random20``) and the pretrained network;
+- ``eval``: few-shot on the meta-test classes, 200 episodes, 1- and 5-shot, 0 / 20 / 100 steps, for learngene,
+  scratch, gen0, a random and a chosen (top-|gamma|) 20% circuit of the pretrained network (``pretrained_random20``,
+  ``pretrained_top20``) and the pretrained network; on CUDA the episodes of a method are fine-tuned together as
+  one population network (``engine.fewshot_batched``, chunks of up to 100) in bf16 autocast;
 - ``descendants``: the learngene (and scratch of the same shape) in a wider (x1.5), a deeper (+2 layers) and a
-  ResNet12 descendant;
+  ResNet12 descendant, as ``eval`` does;
+  both write their JSON after each method (descendant), so a phase cut by its time limit keeps what it finished;
 - ``bench``: ``engine.benchmarks.bench`` at P = 16 and 64 (VGG11 and Conv-4);
 - ``summary``: one table and ``campaign.json``. ``all`` runs every phase in one process (the dry run does).
 
@@ -27,6 +30,7 @@ import platform
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,11 +63,13 @@ class Sizes:
     bench_warmup: int = 5
     bench_batch: int = 128
     device: str = "auto"
+    batch_episodes: int | None = None  # episodes fine-tuned together (None: as many as fit on CUDA, else 1)
+    precision: str = "bf16"  # of few-shot fine-tuning (autocast; fp32 weights), as the evolution trains
 
 
 DRY = Sizes(population=4, generations=2, ways=5, steps=3, batch=8, width=0.125, compile=False, pretrain_batch=16,
             episodes=2, shots=(1,), eval_steps=(0, 2), queries=2, bench_populations=(2,), bench_steps=2,
-            bench_warmup=1, bench_batch=4, device="cpu")
+            bench_warmup=1, bench_batch=4, device="cpu", batch_episodes=2, precision="fp32")
 
 
 def _write(out: Path, name: str, data: dict) -> None:
@@ -174,23 +180,56 @@ def _settings(s: Sizes, **kw):
     from engine.fewshot.evaluate import EvalSettings
 
     return EvalSettings(episodes=s.episodes, ways=s.eval_ways, shots=list(s.shots), queries=s.queries,
-                        steps=list(s.eval_steps), **kw)
+                        steps=list(s.eval_steps), precision=s.precision, **kw)
+
+
+def _fewshot(a, s: Sizes, name: str, runs: list[tuple[str, dict, Callable]], head: dict,
+             key: str | None = None) -> dict:
+    """Evaluate each (label, settings overrides, methods) in turn on the same episodes, writing ``name``.json
+    after each one (``partial`` until the last), so a phase cut by its time limit keeps what it finished.
+    ``key``: the field that names each result's run (e.g. "descendant")."""
+    import torch
+
+    from engine.evaluate import evaluate
+
+    ds, dev = _dataset(a.data), _device(s)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # each shape is timed once; 200 episodes x 100 steps reuse it
+    rows, timing, t0, report = [], [], time.perf_counter(), {}
+    for label, kw, builders_of in runs:
+        settings = _settings(s, **kw)
+        t1 = time.perf_counter()
+        report = evaluate(ds, settings, builders_of(settings, ds), device=dev, batch_episodes=s.batch_episodes)
+        seconds = time.perf_counter() - t1
+        episodes = settings.episodes * len(settings.shots) * len(report["settings"]["methods"])
+        timing.append({"run": label, "seconds": round(seconds, 1), "episodes": episodes,
+                       "episodes_per_s": round(episodes / max(seconds, 1e-9), 2)})
+        rows += [{**({key: label} if key else {}), **r} for r in report["results"]]
+        _write(a.out, name, {**head, "partial": True, "seconds": round(time.perf_counter() - t0, 1),
+                             "timing": timing, "settings": report["settings"], "results": rows})
+    return {**head, "seconds": round(time.perf_counter() - t0, 1), "timing": timing,
+            "settings": report.get("settings"), "results": rows}
 
 
 def phase_eval(a, s: Sizes) -> dict:
     from engine.fewshot.baselines import load_pretrained
-    from engine.fewshot.evaluate import builders, evaluate
+    from engine.fewshot.evaluate import builders
 
     gene, gen0, gene_path = _learngenes(a)
     pre = _read(a.out, "pretrain")
     pretrained = load_pretrained(pre["path"])[0] if pre else None
+
+    def methods(settings, ds) -> dict:
+        return builders(settings, ways=settings.ways, in_channels=ds.channels, image_size=ds.image_size, gene=gene,
+                        gen0=gen0, pretrained=pretrained)
+
     ds = _dataset(a.data)
-    settings = _settings(s)
-    methods = builders(settings, ways=settings.ways, in_channels=ds.channels, image_size=ds.image_size, gene=gene,
-                       gen0=gen0, pretrained=pretrained)
-    t0 = time.perf_counter()
-    res = evaluate(ds, settings, methods, device=_device(s))
-    return {"learngene": gene_path, "seconds": round(time.perf_counter() - t0, 1), **res}
+    probe = methods(_settings(s), ds)
+    # one method at a time (the same episodes for each), so a cut phase keeps the methods it finished
+    runs = [(m, {}, lambda st, d, m=m: {m: methods(st, d)[m]}) for m in probe]
+    out = _fewshot(a, s, "eval", runs, {"learngene": gene_path})
+    out["settings"] = {**(out["settings"] or {}), "methods": list(probe)}
+    return out
 
 
 DESCENDANTS = (("wider x1.5", {"width_scale": 1.5}), ("deeper +2", {"extra_layers": 2}),
@@ -198,18 +237,15 @@ DESCENDANTS = (("wider x1.5", {"width_scale": 1.5}), ("deeper +2", {"extra_layer
 
 
 def phase_descendants(a, s: Sizes) -> dict:
-    from engine.fewshot.evaluate import builders, evaluate
+    from engine.fewshot.evaluate import builders
 
     gene, _, gene_path = _learngenes(a)
-    ds = _dataset(a.data)
-    rows, t0 = [], time.perf_counter()
-    for label, kw in DESCENDANTS:
-        settings = _settings(s, **kw)
-        methods = builders(settings, ways=settings.ways, in_channels=ds.channels, image_size=ds.image_size,
-                           gene=gene)  # learngene and scratch of the descendant's shape
-        for r in evaluate(ds, settings, methods, device=_device(s))["results"]:
-            rows.append({"descendant": label, **r})
-    return {"learngene": gene_path, "seconds": round(time.perf_counter() - t0, 1), "results": rows}
+
+    def methods(settings, ds) -> dict:  # learngene and scratch of the descendant's shape
+        return builders(settings, ways=settings.ways, in_channels=ds.channels, image_size=ds.image_size, gene=gene)
+
+    return _fewshot(a, s, "descendants", [(label, kw, methods) for label, kw in DESCENDANTS],
+                    {"learngene": gene_path}, key="descendant")
 
 
 def phase_bench(a, s: Sizes) -> dict:
@@ -281,13 +317,22 @@ def summary(out: Path) -> tuple[str, dict]:
         for (shots, steps), row in sorted(table.items()):
             lines.append(f"| {shots} | {steps} | " + " | ".join(row.get(c, "-") for c in cols) + " |")
         lines.append("")
+    for name in ("eval", "descendants"):
+        if parts[name] and parts[name].get("timing"):
+            tm = parts[name]["timing"]
+            n, sec = sum(x["episodes"] for x in tm), sum(x["seconds"] for x in tm)
+            lines.append(f"{name}: {n:,} fine-tuned episodes in {sec:.1f} s ({n / max(sec, 1e-9):.1f} episodes/s)")
+    lines.append("")
     if parts["bench"]:
         lines += [f"## Throughput ({parts['bench']['device']})", "", parts["bench"]["table"], ""]
     errors = {k: v["error"] for k, v in parts.items() if v and "error" in v}
     missing = [k for k, v in parts.items() if v is None]
-    if errors or missing:
+    partial = [k for k, v in parts.items() if v and v.get("partial")]
+    if errors or missing or partial:
         lines += ["## Not measured", ""] + [f"- {k}: {v.splitlines()[-1]}" for k, v in errors.items()] + \
-                 [f"- {k}: did not run or did not finish" for k in missing]
+                 [f"- {k}: did not run or did not finish" for k in missing] + \
+                 [f"- {k}: cut by its time limit; only {', '.join(x['run'] for x in parts[k]['timing'])} "
+                  f"finished" for k in partial]
     text = "\n".join(lines).rstrip() + "\n"
     return text, {"meta": meta, **parts}
 
@@ -333,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = RUNNERS[phase](a, s)
         except Exception as err:  # noqa: BLE001 (a failed phase is recorded; the next ones still run)
-            result = {"error": f"{type(err).__name__}: {err}\n{traceback.format_exc()}"}
+            done = _read(a.out, phase) or {}  # rows a few-shot phase finished before the error are kept
+            result = {**(done if done.get("partial") else {}),
+                      "error": f"{type(err).__name__}: {err}\n{traceback.format_exc()}"}
             print(f"{phase} failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
             status = 1
         result["phase_seconds"] = round(time.perf_counter() - t0, 1)

@@ -53,13 +53,33 @@ def test_campaign_dry_run_runs_every_phase(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     campaign = json.loads((out / "campaign.json").read_text())
     for phase in ("data", "evolve", "pretrain", "eval", "descendants", "bench"):
-        assert campaign[phase] and "error" not in campaign[phase], phase
+        assert campaign[phase] and "error" not in campaign[phase] and not campaign[phase].get("partial"), phase
     gens = campaign["evolve"]["generations"]
     assert len(gens) == 2 and all(set(g["timing"]) >= {"wall", "train", "host", "wait"} for g in gens)
     methods = {r["method"] for r in campaign["eval"]["results"]}
-    assert methods == {"learngene", "scratch", "gen0", "pretrained", "pretrained_random20"}
+    assert methods == {"learngene", "scratch", "gen0", "pretrained", "pretrained_random20", "pretrained_top20"}
     assert {r["descendant"] for r in campaign["descendants"]["results"]} == {"wider x1.5", "deeper +2", "resnet12"}
     assert {(r["model"], r["population"]) for r in campaign["bench"]["rows"]} == {("vgg11", 2), ("conv4", 2)}
     text = (out / "summary.md").read_text()
     assert "Few-shot accuracy" in text and "timing after generation 0" in text and "Not measured" not in text
     assert text in done.stdout
+
+
+def test_summary_names_a_fewshot_phase_cut_by_its_time_limit(tmp_path, monkeypatch):
+    """A few-shot phase writes its JSON after each method: killed by its limit, the finished rows stay and the
+    summary says what is missing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_campaign", REPO / "scripts" / "gpu_campaign.py")
+    campaign = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_campaign", campaign)  # its dataclasses look their module up
+    spec.loader.exec_module(campaign)
+    row = {"method": "learngene", "shots": 5, "steps": 100, "mean": 0.5, "ci95": 0.01, "episodes": 200}
+    (tmp_path / "eval.json").write_text(json.dumps({
+        "partial": True, "settings": {"episodes": 200}, "results": [row],
+        "timing": [{"run": "learngene", "seconds": 10.0, "episodes": 400, "episodes_per_s": 40.0}]}))
+    text, everything = campaign.summary(tmp_path)
+    assert "| 5 | 100 | 50.0 ± 1.0 |" in text
+    assert "eval: cut by its time limit; only learngene finished" in text
+    assert "eval: 400 fine-tuned episodes in 10.0 s (40.0 episodes/s)" in text
+    assert everything["eval"]["results"] == [row]

@@ -2,13 +2,15 @@
 
 Every method starts each episode from a network built for it (``learngene``: a descendant of the learngene;
 ``scratch``: random init; ``pretrained``: the network trained on all meta-train classes; ``pretrained_random20``:
-a random circuit of that network with the learngene's channel counts, inherited by the same rule; ``gen0``: a
-descendant of the generation-0 learngene). It is then scored on the episode's queries after 0 steps (nearest class
+a random circuit of that network with the learngene's channel counts, inherited by the same rule;
+``pretrained_top20``: the same but its most important channels (largest |BatchNorm gamma|, ``engine.circuits``);
+``gen0``: a descendant of the generation-0 learngene). It is then scored on the episode's queries after 0 steps (nearest class
 mean of the support set's penultimate features) and after each fine-tuning budget in ``steps``.
 
 Fine-tuning protocol (``FinetuneSettings``): the head starts as the nearest-class-mean classifier (so step 0 of
 fine-tuning equals the zero-step score), Adam on the support set (augmented), the body at ``body_lr_scale`` times
-the head's learning rate, BatchNorm frozen (eval mode) or not.
+the head's learning rate, BatchNorm frozen (eval mode) or not. ``FinetuneSettings.protocol("plain")`` is the
+protocol most papers use: a random head, the whole network at Adam lr 1e-3, BatchNorm in training mode.
 """
 
 from __future__ import annotations
@@ -42,6 +44,23 @@ class FinetuneSettings:
     bn: Literal["frozen", "train"] = "frozen"
     augment: bool = True
     weight_decay: float = 0.0
+    name: str = "default"  # the protocol these settings started from (recorded in the results)
+
+    @classmethod
+    def protocol(cls, name: str, **overrides) -> FinetuneSettings:
+        """The settings of a named protocol (``PROTOCOLS``), with ``overrides`` (None values ignored)."""
+        if name not in PROTOCOLS:
+            raise ValueError(f"unknown fine-tuning protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
+        return cls(**(PROTOCOLS[name] | {k: v for k, v in overrides.items() if v is not None}), name=name)
+
+
+#: Named fine-tuning protocols. "default": this project's (prototype head, body at a tenth of the head's rate,
+#: BatchNorm frozen); "plain": the usual one of the literature (random head, whole network at Adam 1e-3,
+#: BatchNorm in training mode).
+PROTOCOLS: dict[str, dict] = {
+    "default": {},
+    "plain": {"optimizer": "adam", "lr": 1e-3, "body_lr_scale": 1.0, "head_init": "random", "bn": "train"},
+}
 
 
 @dataclass
@@ -62,6 +81,7 @@ class EvalSettings:
     nongene_init: NongeneInit = "random"
     nongene_scale: float = 0.1
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward and backward under bf16 autocast (fp32 weights)
 
     def check(self) -> None:
         if self.episodes < 1 or self.ways < 2 or self.queries < 1:
@@ -70,6 +90,8 @@ class EvalSettings:
             raise ValueError(f"shots must be positive integers (got {self.shots})")
         if not self.steps or min(self.steps) < 0:
             raise ValueError(f"steps must be integers >= 0 (got {self.steps})")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16 (got {self.precision!r})")
 
 
 #: Builds the network of one method for one episode from the episode's init generator.
@@ -123,6 +145,13 @@ def _prototype_head(model: GeneNet, feats: torch.Tensor, y: torch.Tensor, ways: 
 def run_episode(model: GeneNet, task: Task, dataset: ImageDataset, settings: EvalSettings,
                 generator: torch.Generator) -> dict[int, float]:
     """Query accuracy of ``model`` on ``task`` after each budget in ``settings.steps``."""
+    dev = next(model.parameters()).device
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+        return _run_episode(model, task, dataset, settings, generator)
+
+
+def _run_episode(model: GeneNet, task: Task, dataset: ImageDataset, settings: EvalSettings,
+                 generator: torch.Generator) -> dict[int, float]:
     ft, ways = settings.finetune, task.ways
     dev = next(model.parameters()).device  # the episode's images go where the network is
     xs = normalize(task.train_x.to(dev), dataset.mean, dataset.std)
@@ -201,27 +230,30 @@ def builders(settings: EvalSettings, *, ways: int, in_channels: int, image_size:
         out["pretrained"] = whole
         if gene is not None:
             out["pretrained_random20"] = _random_circuit(pretrained, gene, ways, s, in_channels, image_size)
+            out["pretrained_top20"] = _random_circuit(pretrained, gene, ways, s, in_channels, image_size,
+                                                      chosen=True)
     if gen0 is not None:
         out["gen0"] = descendant_of(gen0)
     return out
 
 
 def _random_circuit(pretrained: GeneNet, gene: Learngene, ways: int, s: EvalSettings, in_channels: int,
-                    image_size: int) -> Builder:
+                    image_size: int, *, chosen: bool = False) -> Builder:
     """Random channels of the pretrained network, as many per slot as the learngene has (the same fraction when
-    the widths agree), inherited by the same rule into a fresh network of the pretrained architecture."""
+    the widths agree), inherited by the same rule into a fresh network of the pretrained architecture.
+    ``chosen``: the most important channels instead (``engine.circuits.top_channels``), the same every episode."""
+    from engine.circuits import circuit_counts, top_channels
+
     spec = pretrained.gene_spec()
-    counts = ([len(c) for c in gene.channels] if list(spec.widths) == list(gene.widths)
-              else [max(1, round(len(c) / w * tw)) for c, w, tw in
-                    zip(gene.channels, gene.widths, spec.widths, strict=False)])
-    if len(counts) != len(spec.widths):  # another architecture: the learngene's mean channel ratio
-        ratio = statistics.fmean(len(c) / w for c, w in zip(gene.channels, gene.widths, strict=True))
-        counts = [max(1, round(ratio * w)) for w in spec.widths]
+    counts = circuit_counts(pretrained, gene)
+    fixed = extract(pretrained, top_channels(pretrained, counts)) if chosen else None
 
     def build(gen: torch.Generator) -> GeneNet:
-        chans = [sorted(torch.randperm(w, generator=gen)[:k].tolist()) for w, k in zip(spec.widths, counts,
-                                                                                       strict=True)]
-        circuit = extract(pretrained, chans)
+        circuit = fixed
+        if circuit is None:
+            chans = [sorted(torch.randperm(w, generator=gen)[:k].tolist()) for w, k in zip(spec.widths, counts,
+                                                                                           strict=True)]
+            circuit = extract(pretrained, chans)
         width = spec.widths[0] / _unit_first(pretrained.arch, in_channels)
         model = create_model(pretrained.arch, ways, width=width, in_channels=in_channels, image_size=image_size,
                              generator=gen)
@@ -239,21 +271,36 @@ def _unit_first(arch: str, in_channels: int) -> int:
 def evaluate(dataset: ImageDataset, settings: EvalSettings, methods: dict[str, Builder], *,
              progress: Callable[[str, int, int], None] | None = None,
              observer: Callable[[str, int, int, Task], None] | None = None,
-             device: torch.device | str = "cpu") -> dict:
+             device: torch.device | str = "cpu", batch_episodes: int | None = None) -> dict:
     """Run every method on the same episodes; returns ``{"results": [...], "settings": {...}}``.
 
-    Networks are built on the CPU from the same generators, then fine-tuned on ``device``.
+    Networks are built on the CPU from the same generators, then fine-tuned on ``device``. ``batch_episodes``:
+    episodes of a method fine-tuned together as one population network (``engine.fewshot_batched``, the same
+    results); None: as many as fit on CUDA, one at a time elsewhere; 0: as many as fit; 1: one at a time.
 
     Each result: method, shots, steps, mean, ci95 (accuracies in [0, 1]) and the number of episodes.
     ``observer(method, shots, episode, task)`` sees every episode a method is given (tests use it).
     """
     settings.check()
+    from engine.fewshot_batched import EpisodeBatcher, episode_batch
+
+    batch = episode_batch(batch_episodes, device)
+    batcher = EpisodeBatcher(dataset, settings, device, batch=batch) if batch != 1 else None
     results = []
     for shots in settings.shots:
         episodes = make_episodes(dataset, settings, shots)
         for name, build in methods.items():
             accs: dict[int, list[float]] = {k: [] for k in sorted(set(settings.steps))}
-            for e, task in enumerate(episodes):
+            if batcher is not None:
+                for e, task in enumerate(episodes):
+                    if observer is not None:
+                        observer(name, shots, e, task)
+                done = batcher.run(build, episodes, shots, on_chunk=None if progress is None else (
+                    lambda n, total, label=f"{name} {shots}-shot": progress(label, n, total)))
+                for out in done:
+                    for k, a in out.items():
+                        accs[k].append(a)
+            for e, task in enumerate(episodes if batcher is None else ()):
                 if observer is not None:
                     observer(name, shots, e, task)
                 gen = torch_generator(settings.seed, "init", shots, e)  # paired: every method draws the same init
@@ -266,4 +313,6 @@ def evaluate(dataset: ImageDataset, settings: EvalSettings, methods: dict[str, B
                 m, ci = mean_ci95(values)
                 results.append({"method": name, "shots": shots, "steps": k, "mean": m, "ci95": ci,
                                 "episodes": len(values)})
+    if batcher is not None:
+        batcher.close()
     return {"results": results, "settings": asdict(settings) | {"methods": list(methods)}}

@@ -1,3 +1,3 @@
 """The few-shot evaluation's methods by name (torch-free: the sweep file and the CLI check names without torch)."""
 
-METHODS = ("learngene", "scratch", "pretrained", "pretrained_random20", "gen0")
+METHODS = ("learngene", "scratch", "pretrained", "pretrained_random20", "pretrained_top20", "gen0")

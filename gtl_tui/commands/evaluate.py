@@ -105,47 +105,72 @@ def evaluate(
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Network from `gtl-tui pretrain`.")] = None,
     gen0: Annotated[Path | None, typer.Option("--gen0", help="Generation-0 learngene (default: the run's).")] = None,
     methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated subset of the methods.")] = None,
-    lr: Annotated[float, typer.Option("--lr", help="Fine-tuning learning rate of the head.")] = 1e-3,
-    body_lr_scale: Annotated[float, typer.Option("--body-lr-scale", help="Body lr / head lr (0: head only).")] = 0.1,
-    optimizer: Annotated[Literal["adam", "sgd"], typer.Option("--optimizer", help="Fine-tuning optimizer.")] = "adam",
-    head_init: Annotated[Literal["prototype", "random"], typer.Option("--head-init")] = "prototype",
-    bn: Annotated[Literal["frozen", "train"], typer.Option("--bn", help="BatchNorm while fine-tuning.")] = "frozen",
+    protocol: Annotated[Literal["default", "plain"], typer.Option(
+        "--protocol", help="Fine-tuning protocol: default (prototype head, body at lr/10, BatchNorm frozen) or plain "
+        "(random head, whole network, Adam 1e-3, BatchNorm training); the options below override it.")] = "default",
+    lr: Annotated[float | None, typer.Option("--lr", help="Fine-tuning learning rate of the head [default: 1e-3].",
+                                             show_default=False)] = None,
+    body_lr_scale: Annotated[float | None, typer.Option(
+        "--body-lr-scale", help="Body lr / head lr (0: head only) [default: 0.1; plain: 1].", show_default=False)
+    ] = None,
+    optimizer: Annotated[Literal["adam", "sgd"] | None, typer.Option(
+        "--optimizer", help="Fine-tuning optimizer [default: adam].", show_default=False)] = None,
+    head_init: Annotated[Literal["prototype", "random"] | None, typer.Option(
+        "--head-init", help="[default: prototype; plain: random]", show_default=False)] = None,
+    bn: Annotated[Literal["frozen", "train"] | None, typer.Option(
+        "--bn", help="BatchNorm while fine-tuning [default: frozen; plain: train].", show_default=False)] = None,
     metric: Annotated[Literal["euclidean", "cosine"], typer.Option("--metric", help="Nearest class mean.")
                       ] = "euclidean",
     nongene_init: Annotated[Literal["random", "scaled", "zero"] | None, typer.Option(
         "--nongene-init", help="Default: the run's config.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")] = 0,
+    device: Annotated[str, typer.Option("--device", help="Where episodes are fine-tuned: auto (CUDA when "
+                                        "available), cpu, cuda or cuda:N.")] = "auto",
+    batch_episodes: Annotated[int | None, typer.Option(
+        "--batch-episodes", min=0, help="Episodes of a method fine-tuned together as one population network (same "
+        "results; 1: one at a time, 0: as many as fit) [default: as many as fit on CUDA, 1 on the CPU].",
+        show_default=False)] = None,
+    precision: Annotated[Literal["fp32", "bf16"], typer.Option(
+        "--precision", help="fp32, or bf16 (autocast, fp32 weights; faster on a GPU).")] = "fp32",
 ) -> None:
-    """Few-shot evaluation of a learngene's descendants against scratch, pretrained, random-20% and gen-0."""
+    """Few-shot evaluation of a learngene's descendants against scratch, pretrained, its random and
+    top-|gamma| circuits (random-20%, top-20%) and gen-0."""
     shot_list, step_list = _ints(shots, "shots"), _ints(steps, "steps")
     lg_path, run_gen0 = resolve_learngene(learngene)
+    from engine.config import ConfigError
     from engine.data import DataError, load_dataset
     from engine.fewshot.evaluate import EvalSettings, FinetuneSettings
-    from engine.run.runner import set_threads
+    from engine.run.runner import resolve_device, set_threads
 
     set_threads(threads)
+    try:
+        dev = resolve_device(device)
+    except (ConfigError, RuntimeError) as err:
+        raise fail(f"error: --device {device!r}: {str(err).split(': ')[-1]}") from None
     wanted = _methods(methods, arch)
     gen0 = gen0 or run_gen0
-    gene, manifest, g0, pre = _load_inputs(lg_path, gen0 if "gen0" in wanted else None,
-                                           pretrained if {"pretrained", "pretrained_random20"} & set(wanted)
-                                           else None)
+    gene, manifest, g0, pre = _load_inputs(
+        lg_path, gen0 if "gen0" in wanted else None,
+        pretrained if {"pretrained", "pretrained_random20", "pretrained_top20"} & set(wanted) else None)
     cfg_ln = (manifest.get("config") or {}).get("learngene", {})
     dcfg = data_config(manifest, dataset, data, None)
     try:
         ds = load_dataset(dcfg)
     except DataError as err:
         raise fail(f"error: {err}") from None
-    ft = FinetuneSettings(optimizer=optimizer, lr=lr, body_lr_scale=body_lr_scale, head_init=head_init, bn=bn)
+    ft = FinetuneSettings.protocol(protocol, optimizer=optimizer, lr=lr, body_lr_scale=body_lr_scale,
+                                   head_init=head_init, bn=bn)
     settings = EvalSettings(episodes=episodes, ways=ways, shots=shot_list, queries=queries, steps=step_list,
                             seed=seed, metric=metric, arch=arch, width_scale=width_scale, extra_layers=extra_layers,
                             nongene_init=nongene_init or cfg_ln.get("nongene_init", "random"),
-                            nongene_scale=cfg_ln.get("nongene_scale", 0.1), finetune=ft)
-    report = _evaluate(ds, settings, wanted, gene, g0, pre)
+                            nongene_scale=cfg_ln.get("nongene_scale", 0.1), finetune=ft, precision=precision)
+    report = _evaluate(ds, settings, wanted, gene, g0, pre, device=dev, batch_episodes=batch_episodes)
     report["settings"].update(learngene=str(lg_path), dataset=dcfg.dataset, root=dcfg.root, arch_gene=gene.arch,
                               fraction=gene.fraction, pretrained=str(pretrained) if pretrained else None,
-                              gen0=str(gen0) if g0 is not None else None)
-    Console().print(results_table(report, f"{lg_path.name}: {ways}-way accuracy (%), {episodes} episodes, 95% CI"))
+                              gen0=str(gen0) if g0 is not None else None, device=str(dev))
+    Console().print(results_table(report, f"{lg_path.name}: {ways}-way accuracy (%), {episodes} episodes, 95% CI, "
+                                          f"{protocol} fine-tuning"))
     _write_report(report, learngene, lg_path, json_out)
 
 
@@ -180,7 +205,8 @@ def _load_inputs(lg_path: Path, gen0: Path | None, pretrained: Path | None) -> t
     return gene, manifest, g0, pre
 
 
-def _evaluate(ds: Any, settings: Any, wanted: list[str], gene: Any, g0: Any, pre: Any) -> dict[str, Any]:
+def _evaluate(ds: Any, settings: Any, wanted: list[str], gene: Any, g0: Any, pre: Any, *, device: Any,
+              batch_episodes: int | None) -> dict[str, Any]:
     """Run the episodes of every method that can be built, with a progress bar; returns the report."""
     from rich.progress import Progress
 
@@ -205,7 +231,7 @@ def _evaluate(ds: Any, settings: Any, wanted: list[str], gene: Any, g0: Any, pre
             bar.update(task, description=label, completed=done, total=total)
 
         try:
-            return run_eval(ds, settings, chosen, progress=progress)
+            return run_eval(ds, settings, chosen, progress=progress, device=device, batch_episodes=batch_episodes)
         except ValueError as err:
             raise fail(f"error: {err}") from None
 

@@ -41,7 +41,7 @@ def test_pretrain_then_evaluate_writes_json(lg: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     report = json.loads(out.read_text())
     assert {x["method"] for x in report["results"]} == {"learngene", "scratch", "pretrained",
-                                                        "pretrained_random20", "gen0"}
+                                                        "pretrained_random20", "pretrained_top20", "gen0"}
     assert report["settings"]["gen0"].endswith("gen0-best.json")
     assert "learngene" in r.output and "±" in r.output
 
@@ -55,6 +55,11 @@ def test_pretrain_then_evaluate_writes_json(lg: Path, tmp_path: Path) -> None:
     (["evaluate", "LG", "--pretrained", "nowhere/p"], "cannot read pretrained manifest"),
     (["evaluate", "LG", "--dataset", "cifar-fs"], "root is required"),
     (["evaluate", "LG", "--episodes", "0"], "episodes >= 1"),
+    (["evaluate", "LG", "--batch-episodes", "-2"], "--batch-episodes must be >= 0"),
+    (["evaluate", "LG", "--precision", "fp8"], "--precision must be one of fp32, bf16"),
+    (["evaluate", "LG", "--device", "toaster"], "--device 'toaster' is not a device"),
+    (["evaluate", "LG", "--device", "cuda:0"] if not torch.cuda.is_available() else ["evaluate", "LG", "--device",
+                                                                                     "gpu"], "--device"),
     (["pretrain", "--learngene", "nowhere"], "no such learngene"),
 ])
 def test_errors_are_one_line(lg: Path, args: list[str], msg: str) -> None:
@@ -104,3 +109,23 @@ def test_a_run_directory_means_its_last_generations_best_else_its_elite(tmp_path
     t = (genes / "last-best-g0003-i30.json").stat().st_mtime
     os.utime(genes / "best-g0007-i61.json", (t + 10, t + 10))
     assert resolve_learngene(tmp_path / "run")[0] == genes / "best-g0007-i61.json"
+
+
+def test_plain_protocol_and_several_budgets_in_one_call(lg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plain.json"
+    r = runner.invoke(app, ["evaluate", str(lg), "--episodes", "2", "--shots", "1,2", "--steps", "0,1,3", "--ways",
+                            "3", "--queries", "2", "--methods", "learngene,scratch", "--protocol", "plain",
+                            "--lr", "0.01", "--json", str(out), "--batch-episodes", "2", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(out.read_text())
+    ft = report["settings"]["finetune"]
+    assert (ft["name"], ft["head_init"], ft["bn"], ft["body_lr_scale"], ft["lr"]) == ("plain", "random", "train",
+                                                                                     1.0, 0.01)
+    cells = {(x["method"], x["shots"], x["steps"]) for x in report["results"]}
+    assert cells == {(m, k, n) for m in ("learngene", "scratch") for k in (1, 2) for n in (0, 1, 3)}
+    assert "plain fine-tuning" in r.output and "3 steps" in r.output
+
+
+def test_unknown_protocol_is_one_line(lg: Path) -> None:
+    r = runner.invoke(app, ["evaluate", str(lg), "--protocol", "fancy"])
+    assert r.exit_code == 2 and r.output.strip() == "error: --protocol must be one of default, plain (got 'fancy')"

@@ -101,3 +101,42 @@ def test_bad_settings(glyphs) -> None:
         evaluate(glyphs, EvalSettings(shots=[0]), {})
     with pytest.raises(ValueError, match="classes"):
         make_episodes(glyphs, EvalSettings(ways=10), 1)
+
+
+def test_plain_protocol_is_a_random_head_whole_network_adam_with_bn_training(glyphs, gene) -> None:
+    """``protocol("plain")`` fine-tunes exactly as the usual hand-written loop does."""
+    from engine.data import augment, normalize
+    from engine.evaluate import run_episode
+    from engine.seeding import torch_generator
+
+    ft = FinetuneSettings.protocol("plain")
+    assert (ft.optimizer, ft.lr, ft.body_lr_scale, ft.head_init, ft.bn, ft.name) == \
+        ("adam", 1e-3, 1.0, "random", "train", "plain")
+    assert FinetuneSettings.protocol("default") == FinetuneSettings()
+    assert FinetuneSettings.protocol("plain", bn="frozen", lr=None).bn == "frozen"  # overrides; None is unset
+    with pytest.raises(ValueError, match="unknown fine-tuning protocol 'magic'"):
+        FinetuneSettings.protocol("magic")
+    s = EvalSettings(episodes=1, ways=3, shots=[2], queries=3, steps=[0, 2, 4], finetune=ft)
+    build = builders(s, ways=3, in_channels=3, image_size=32, gene=gene)["learngene"]
+    task = make_episodes(glyphs, s, 2)[0]
+    gen = torch_generator(0, "test-plain")
+    got = run_episode(build(gen), task, glyphs, s, gen)
+    # the reference: a fresh head, every parameter in one Adam at 1e-3, the whole network in training mode
+    gen = torch_generator(0, "test-plain")
+    model = build(gen)
+    model.reset_head(3, gen)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    xs, xq = (normalize(x, glyphs.mean, glyphs.std) for x in (task.train_x, task.heldout_x))
+    want = {}
+    for step in range(1, 5):
+        model.train()
+        loss = torch.nn.functional.cross_entropy(model(augment(xs, gen)), task.train_y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step in (2, 4):
+            model.eval()
+            with torch.no_grad():
+                want[step] = float((model(xq).argmax(1) == task.heldout_y).float().mean())
+    assert set(got) == {0, 2, 4}
+    assert {k: got[k] for k in (2, 4)} == want

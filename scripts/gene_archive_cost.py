@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from engine.config import load_config
-from engine.gene_archive import archive_path, gene_bytes, save_generation
 from engine.learngene import extract, random_channels
 from engine.models import create_model
+from engine.run.gene_archive import archive_path, gene_bytes, save_generation
 from engine.seeding import torch_generator
 
 

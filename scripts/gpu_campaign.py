@@ -12,7 +12,7 @@
 - ``eval``: few-shot on the meta-test classes, 200 episodes, 1- and 5-shot, 0 / 20 / 100 steps, for learngene,
   scratch, gen0, a random and a chosen (top-|gamma|) 20% circuit of the pretrained network (``pretrained_random20``,
   ``pretrained_top20``) and the pretrained network; on CUDA the episodes of a method are fine-tuned together as
-  one population network (``engine.fewshot_batched``, chunks of up to 100) in bf16 autocast;
+  one population network (``engine.fewshot.batched``, chunks of up to 100) in bf16 autocast;
 - ``descendants``: the learngene (and scratch of the same shape) in a wider (x1.5), a deeper (+2 layers) and a
   ResNet12 descendant, as ``eval`` does;
   both write their JSON after each method (descendant), so a phase cut by its time limit keeps what it finished;
@@ -190,7 +190,7 @@ def _fewshot(a, s: Sizes, name: str, runs: list[tuple[str, dict, Callable]], hea
     ``key``: the field that names each result's run (e.g. "descendant")."""
     import torch
 
-    from engine.evaluate import evaluate
+    from engine.fewshot.evaluate import evaluate
 
     ds, dev = _dataset(a.data), _device(s)
     if dev.type == "cuda":

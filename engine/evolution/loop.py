@@ -27,11 +27,11 @@ from engine.evolution.individual import Genome, LifeResult
 from engine.evolution.lifetime import LifeContext, born, cpu_state
 from engine.evolution.mutation import jaccard_diversity, mutate_channels
 from engine.evolution.selection import select_parents
-from engine.gene_archive import NotArchived, export_manifest, lineage_of, load_individual, save_generation
 from engine.integrity import all_finite
 from engine.learngene import Learngene, extract, random_channels, save_learngene
 from engine.models import create_model, model_from_state
 from engine.run.checkpoint import load_latest_valid, save_checkpoint
+from engine.run.gene_archive import NotArchived, export_manifest, lineage_of, load_individual, save_generation
 from engine.run.signals import RunSignals
 from engine.rundir import GEN0_NAME, LEARNGENES_DIR
 from engine.seeding import numpy_generator, torch_generator
@@ -268,7 +268,7 @@ class Evolution:
         the device idle between generations). One write is in flight at a time, and the run waits for it before
         it ends, so a stop or an error loses nothing; a killed process leaves the previous checkpoint (atomic).
         The generation's genes go to the gene archive first: killed between the two, the run re-runs the
-        generation on resume and writes its archive file again (``engine.gene_archive``)."""
+        generation on resume and writes its archive file again (``engine.run.gene_archive``)."""
         self._wait_for_checkpoint()
         state, genes = self._checkpoint_contents()
         state = json.dumps(state)  # now: the next generation changes what the dict refers to

@@ -3,7 +3,7 @@
 Every method starts each episode from a network built for it (``learngene``: a descendant of the learngene;
 ``scratch``: random init; ``pretrained``: the network trained on all meta-train classes; ``pretrained_random20``:
 a random circuit of that network with the learngene's channel counts, inherited by the same rule;
-``pretrained_top20``: the same but its most important channels (largest |BatchNorm gamma|, ``engine.circuits``);
+``pretrained_top20``: the same but its most important channels (largest |BatchNorm gamma|, ``engine.fewshot.circuits``);
 ``gen0``: a descendant of the generation-0 learngene). It is then scored on the episode's queries after 0 steps (nearest class
 mean of the support set's penultimate features) and after each fine-tuning budget in ``steps``.
 
@@ -241,8 +241,8 @@ def _random_circuit(pretrained: GeneNet, gene: Learngene, ways: int, s: EvalSett
                     image_size: int, *, chosen: bool = False) -> Builder:
     """Random channels of the pretrained network, as many per slot as the learngene has (the same fraction when
     the widths agree), inherited by the same rule into a fresh network of the pretrained architecture.
-    ``chosen``: the most important channels instead (``engine.circuits.top_channels``), the same every episode."""
-    from engine.circuits import circuit_counts, top_channels
+    ``chosen``: the most important channels instead (``engine.fewshot.circuits.top_channels``), the same every episode."""
+    from engine.fewshot.circuits import circuit_counts, top_channels
 
     spec = pretrained.gene_spec()
     counts = circuit_counts(pretrained, gene)
@@ -275,14 +275,14 @@ def evaluate(dataset: ImageDataset, settings: EvalSettings, methods: dict[str, B
     """Run every method on the same episodes; returns ``{"results": [...], "settings": {...}}``.
 
     Networks are built on the CPU from the same generators, then fine-tuned on ``device``. ``batch_episodes``:
-    episodes of a method fine-tuned together as one population network (``engine.fewshot_batched``, the same
+    episodes of a method fine-tuned together as one population network (``engine.fewshot.batched``, the same
     results); None: as many as fit on CUDA, one at a time elsewhere; 0: as many as fit; 1: one at a time.
 
     Each result: method, shots, steps, mean, ci95 (accuracies in [0, 1]) and the number of episodes.
     ``observer(method, shots, episode, task)`` sees every episode a method is given (tests use it).
     """
     settings.check()
-    from engine.fewshot_batched import EpisodeBatcher, episode_batch
+    from engine.fewshot.batched import EpisodeBatcher, episode_batch
 
     batch = episode_batch(batch_episodes, device)
     batcher = EpisodeBatcher(dataset, settings, device, batch=batch) if batch != 1 else None

@@ -211,7 +211,7 @@ def _run_locked(run_dir: Path, signals: RunSignals | None, listeners: list[Calla
         writer.add_listener(fn)
     notifier = None
     if cfg.notify is not None:
-        from engine.notify import Notifier
+        from engine.run.notify import Notifier
 
         notifier = Notifier(cfg.notify.command, cfg.notify.events, cfg.notify.timeout_s)
         writer.add_listener(notifier)

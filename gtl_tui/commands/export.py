@@ -16,11 +16,11 @@ from gtl_tui.runs import RunInfo, final_learngene
 
 def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> None:
     """Export from a run whose engine is gone: the final learngene in learngenes/ for the best, else any
-    individual of any generation from the run's gene archive (``engine.gene_archive``, which imports torch:
+    individual of any generation from the run's gene archive (``engine.run.gene_archive``, which imports torch:
     export is no light-client verb)."""
     gene = final_learngene(Path(info.path)) if individual is None else None
     if gene is None:
-        from engine.gene_archive import export_offline
+        from engine.run.gene_archive import export_offline
 
         out_path = out
         if out is not None and out.is_dir():

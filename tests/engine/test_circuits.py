@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from engine.circuits import channel_importance, circuit_counts, top_channels
-from engine.evaluate import EvalSettings, builders
+from engine.fewshot.circuits import channel_importance, circuit_counts, top_channels
+from engine.fewshot.evaluate import EvalSettings, builders
 from engine.learngene import extract, inherit, random_channels
 from engine.models import create_model
 

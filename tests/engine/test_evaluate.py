@@ -106,7 +106,7 @@ def test_bad_settings(glyphs) -> None:
 def test_plain_protocol_is_a_random_head_whole_network_adam_with_bn_training(glyphs, gene) -> None:
     """``protocol("plain")`` fine-tunes exactly as the usual hand-written loop does."""
     from engine.data import augment, normalize
-    from engine.evaluate import run_episode
+    from engine.fewshot.evaluate import run_episode
     from engine.seeding import torch_generator
 
     ft = FinetuneSettings.protocol("plain")

@@ -142,7 +142,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, kill_after):
     g_vic, m_vic = _best_gene(tmp_path / "victim")
     assert g_ref.channels == g_vic.channels and m_ref["fitness"] == m_vic["fitness"]
     assert all(torch.equal(g_ref.tensors[k], g_vic.tensors[k]) for k in g_ref.tensors)
-    from engine.gene_archive import archived_generations, load_generation
+    from engine.run.gene_archive import archived_generations, load_generation
 
     # the gene archive too: every individual's learngene of every generation, as the uninterrupted run's
     assert archived_generations(tmp_path / "victim") == archived_generations(tmp_path / "ref") == [0, 1, 2, 3]

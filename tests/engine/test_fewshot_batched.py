@@ -5,11 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.baselines import PretrainSettings, pretrain
 from engine.config import DataConfig
 from engine.data import load_dataset
-from engine.evaluate import EvalSettings, FinetuneSettings, builders, evaluate, make_episodes, run_episode
-from engine.fewshot_batched import EpisodeBatcher, episode_batch
+from engine.fewshot.baselines import PretrainSettings, pretrain
+from engine.fewshot.batched import EpisodeBatcher, episode_batch
+from engine.fewshot.evaluate import (
+    EvalSettings,
+    FinetuneSettings,
+    builders,
+    evaluate,
+    make_episodes,
+    run_episode,
+)
 from engine.learngene import extract, random_channels
 from engine.models import create_model
 from engine.seeding import torch_generator

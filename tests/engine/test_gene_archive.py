@@ -18,7 +18,8 @@ from engine import events as ev
 from engine.config import load_config
 from engine.control.client import send
 from engine.control.server import ControlServer
-from engine.gene_archive import (
+from engine.learngene import Learngene, load_learngene
+from engine.run.gene_archive import (
     NotArchived,
     archive_path,
     archived_generations,
@@ -26,7 +27,6 @@ from engine.gene_archive import (
     load_individual,
     save_generation,
 )
-from engine.learngene import Learngene, load_learngene
 from engine.run.runner import create_run_dir, run_in_dir
 from engine.run.signals import RunSignals
 
@@ -207,7 +207,7 @@ def test_retention_and_resume_keep_the_archive_consistent(exported_run, tmp_path
     events, _ = ev.read_events(kept / ev.EVENTS_FILE)
     gen0 = [e.id for e in events if isinstance(e, ev.IndividualEvaluated) and e.generation == 0]
     dropped = next(i for i in gen0 if i != events[-1].best_id)
-    from engine.gene_archive import export_offline
+    from engine.run.gene_archive import export_offline
 
     with pytest.raises(NotArchived, match=r"newest 1 generations \(run.gene_history\)"):
         export_offline(kept, dropped)

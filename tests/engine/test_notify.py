@@ -11,7 +11,7 @@ import pytest
 
 from engine.config import ConfigError, load_config
 from engine.events import RunFinished, Warning_
-from engine.notify import Notifier
+from engine.run.notify import Notifier
 
 SHRINK = ["evolution.population=4", "evolution.generations=2", "lifetime.steps=10", "lifetime.batch_size=8",
           "data.glyph_classes=20", "data.glyph_images_per_class=10", "model.width=0.25", "run.device=cpu"]

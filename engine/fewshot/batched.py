@@ -1,8 +1,8 @@
 """Few-shot episodes fine-tuned together: a chunk of episodes of one method as one population network.
 
-:func:`engine.evaluate.run_episode` fine-tunes one network on one episode; on a GPU a small network on 5-25
+:func:`engine.fewshot.evaluate.run_episode` fine-tunes one network on one episode; on a GPU a small network on 5-25
 support images leaves the device mostly idle (~3 ms per VGG11 step, whatever the batch). Here a chunk of P
-episodes becomes one :class:`~engine.population.PopulationNet` (grouped convolutions, per-member BatchNorm and
+episodes becomes one :class:`~engine.trainers.population.PopulationNet` (grouped convolutions, per-member BatchNorm and
 heads): member k is episode k's network, fed episode k's support and query images, so every member computes what
 its network computes alone, in one kernel per layer.
 
@@ -35,9 +35,9 @@ from torch import Tensor
 
 from engine.data import ImageDataset, Task
 from engine.models import GeneNet
-from engine.population.batches import augment_draws, crop_flip, grouped_layout, normalization
-from engine.population.network import PopulationNet
 from engine.seeding import torch_generator
+from engine.trainers.population.batches import augment_draws, crop_flip, grouped_layout, normalization
+from engine.trainers.population.network import PopulationNet
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class EpisodeBatcher:
         """Episodes per chunk that fit in free device memory (a rough estimate, with a margin)."""
         if self.device.type != "cuda":
             return CPU_CHUNK
-        from engine.population.trainer import _activation_elements
+        from engine.trainers.population.trainer import _activation_elements
 
         model = build(torch_generator(0, "probe", shots))
         params = sum(p.numel() for p in model.parameters()) * 4 * 5  # weight, grad, 2 Adam moments, a copy (fp32)
@@ -156,7 +156,7 @@ class EpisodeBatcher:
 
     def run(self, build: Builder, tasks: Sequence[Task], shots: int, *,
             on_chunk: Callable[[int, int], None] | None = None) -> list[dict[int, float]]:
-        """Query accuracy of every episode after each budget, as :func:`engine.evaluate.run_episode` gives it.
+        """Query accuracy of every episode after each budget, as :func:`engine.fewshot.evaluate.run_episode` gives it.
 
         ``on_chunk(done, total)`` after each chunk (progress). A chunk that does not fit in device memory is
         retried at half the size, from its networks' births (the same generators, so the same result).
@@ -303,7 +303,7 @@ def _prototypes(feats: Tensor, y: Tensor, ways: int) -> Tensor:
 
 
 def _ncm_logits(support: Tensor, y: Tensor, query: Tensor, ways: int, metric: str) -> Tensor:
-    """(P, Q, ways) nearest-class-mean logits of each member (``engine.evaluate._ncm_logits`` per member)."""
+    """(P, Q, ways) nearest-class-mean logits of each member (``engine.fewshot.evaluate._ncm_logits`` per member)."""
     if metric == "cosine":
         support, query = F.normalize(support, dim=-1), F.normalize(query, dim=-1)
     return -torch.cdist(query, _prototypes(support, y, ways))

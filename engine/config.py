@@ -103,6 +103,8 @@ class TaskConfig(_Section):
     ways: int = Field(5, ge=2, description="Classes in each individual's task (k-way).")
     train_per_class: int = Field(0, ge=0, description="Training images per class in a lifetime (0: all).")
     heldout_per_class: int = Field(0, ge=0, description="Held-out images per class scored for fitness (0: all).")
+    per_individual: int = Field(1, ge=1, description="Tasks each individual lives: K lifetimes from the same "
+                                "inherited gene, fitness their mean; the first task's trained weights are inherited.")
 
 
 class LifetimeConfig(_Section):
@@ -111,7 +113,8 @@ class LifetimeConfig(_Section):
     lr: float = Field(0.05, gt=0, description="Learning rate of the lifetime optimiser.")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
     weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay.")
-    gene_lr_scale: float = Field(1.0, ge=0, description="Learning-rate factor on inherited gene weights (0 freezes).")
+    gene_lr_scale: float = Field(1.0, ge=0, description="Learning-rate factor on inherited gene weights (0 freezes, "
+                                 "above 1 the gene learns faster than the rest).")
 
 
 class FitnessConfig(_Section):
@@ -121,6 +124,9 @@ class FitnessConfig(_Section):
     critics: int = Field(1, ge=1, description="Critic networks per individual (critic and mixed fitness).")
     critic_steps: int = Field(50, ge=1, description="Training steps of each critic network.")
     critic_weight: float = Field(0.5, ge=0, le=1, description="Weight of the critic score in mixed fitness.")
+    critic_shots: int = Field(0, ge=0, description="Training images per class of each critic's task: k-shot critics, "
+                              "scored on held-out queries, so fitness measures few-shot learning (0: "
+                              "task.train_per_class).")
 
 
 class EvolutionConfig(_Section):
@@ -129,6 +135,8 @@ class EvolutionConfig(_Section):
     tournament_size: int = Field(3, description="Individuals per tournament group (1 .. population).")
     elitism: bool = Field(True, description="The best learngene ever seen passes unmutated to one child.")
     lamarckian: bool = Field(True, description="Children inherit the weights their parent ended its lifetime with.")
+    lineage_decay: float = Field(0.0, ge=0, lt=1, description="Select (tournaments, elite) on a lineage score: "
+                                 "decay x the parents' score + (1 - decay) x its own fitness (0: own fitness only).")
 
     @model_validator(mode="after")
     def _check_sizes(self) -> EvolutionConfig:
@@ -171,6 +179,8 @@ class MutationConfig(_Section):
     swap: float = Field(1.0, ge=0, description="Relative weight of the swap operation.")
     add: float = Field(1.0, ge=0, description="Relative weight of the add operation.")
     drop: float = Field(1.0, ge=0, description="Relative weight of the drop operation.")
+    crossover: float = Field(0.0, ge=0, le=1, description="Probability that a child has two tournament winners as "
+                             "parents: per layer the channel set and its weights of either one (then mutated).")
 
 
 class NotifyConfig(_Section):
@@ -232,10 +242,14 @@ class Config(_Section):
 
     def hash(self) -> str:
         """Short, stable hash of the resolved configuration (``notify`` and ``run.gene_history`` aside: they
-        compute nothing, and a run written before ``gene_history`` existed must keep its hash)."""
-        d = {k: v for k, v in self.to_dict().items() if k != "notify"}
-        d["run"] = {k: v for k, v in d["run"].items() if k != "gene_history"}
-        blob = json.dumps(d, sort_keys=True).encode()
+        compute nothing). Fields added later (:data:`LATER_FIELDS`) count only away from their default, so the
+        runs made before they existed keep their hash, and resume."""
+        data = {k: v for k, v in self.to_dict().items() if k != "notify"}
+        data["run"] = {k: v for k, v in data["run"].items() if k != "gene_history"}
+        for (section, key), default in LATER_FIELDS.items():
+            if data.get(section, {}).get(key) == default:
+                del data[section][key]
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def with_generations(self, generations: int) -> Config:
@@ -245,6 +259,15 @@ class Config(_Section):
         """The hash of everything that decides what each generation computes: all but the run's length
         (``evolution.generations`` only bounds the loop, so a run may be continued for more generations)."""
         return self.with_generations(0).hash()
+
+
+#: Fields added after runs existed, with the default that computes what those runs computed (left out of the hash).
+LATER_FIELDS: dict[tuple[str, str], Any] = {
+    ("task", "per_individual"): 1,
+    ("fitness", "critic_shots"): 0,
+    ("evolution", "lineage_decay"): 0.0,
+    ("mutation", "crossover"): 0.0,
+}
 
 
 def glyph_split_sizes(n_classes: int) -> tuple[int, int, int]:

@@ -86,6 +86,8 @@ class IndividualBorn(Event):
     layer_widths: list[int]  # channels of each gene layer in the network
     channels: list[list[int]]  # the learngene's channel set, per gene layer
     fraction: float  # share of the conv parameters in the learngene
+    parent2: int | None = None  # the second parent of a crossover child (mutation.crossover); None: one parent
+    from_parent2: list[int] = field(default_factory=list)  # gene layers whose channels and weights came from it
 
 
 @_event
@@ -118,6 +120,7 @@ class Tournament(Event):
     group: list[int]
     fitness: list[float]
     winner: int
+    scores: list[float] | None = None  # the lineage scores the winner was chosen on (evolution.lineage_decay)
 
 
 @_event

@@ -6,6 +6,8 @@ computes the same thing whichever trainer runs it and in whatever order.
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,7 +151,8 @@ def critic_score(ctx: LifeContext, genome: Genome, gene: Learngene, safe_point: 
     for k in range(cfg.fitness.critics):
         g = torch_generator(cfg.run.seed, "critic", genome.id, k)
         classes = sample_classes(pool, cfg.task.ways, g)
-        task = make_task(ctx.dataset, ctx.partition, classes, train_per_class=cfg.task.train_per_class,
+        shots = cfg.fitness.critic_shots or cfg.task.train_per_class  # k-shot critics: few-shot fitness
+        task = make_task(ctx.dataset, ctx.partition, classes, train_per_class=shots,
                          heldout_per_class=cfg.task.heldout_per_class, generator=g)
         critic = ctx.new_model(len(classes), g)
         inherit(critic, gene, nongene_init=cfg.learngene.nongene_init, nongene_scale=cfg.learngene.nongene_scale)
@@ -159,8 +162,65 @@ def critic_score(ctx: LifeContext, genome: Genome, gene: Learngene, safe_point: 
     return sum(scores) / len(scores)
 
 
+def life_genomes(ctx: LifeContext, genome: Genome) -> list[Genome]:
+    """The ``task.per_individual`` lifetimes of an individual: itself, then, for k = 1 .. K-1, the same inherited
+    gene on a task of its own. Lifetime k's draws (task, init, images, batches) come from the key (id, k), so the
+    streams of the individual's own lifetime are those of a run with one task per individual."""
+    out = [genome]
+    for k in range(1, ctx.cfg.task.per_individual):
+        key = (genome.id, k)
+        task = sample_classes(ctx.dataset.splits["train"], ctx.cfg.task.ways,
+                              torch_generator(ctx.cfg.run.seed, "task", key))
+        out.append(dataclasses.replace(genome, id=key, task=task, life=k))
+    return out
+
+
+def merge_lives(cfg: Config, genome: Genome, results: list[LifeResult]) -> LifeResult:
+    """One individual's result from its K lifetimes: fitness from the mean held-out accuracy (and the critic
+    score of its first lifetime's gene), the first lifetime's weights to inherit from."""
+    first = results[0]
+    life_fit = statistics.fmean(r.lifetime_fitness for r in results)
+    return LifeResult(id=genome.id, fitness=combine(cfg, life_fit, first.critic_fitness), lifetime_fitness=life_fit,
+                      critic_fitness=first.critic_fitness, seconds=sum(r.seconds for r in results),
+                      train_loss=statistics.fmean(r.train_loss for r in results),
+                      images=sum(r.images for r in results), state=first.state)
+
+
+def train_lives(train: Callable[..., list[LifeResult]], ctx: LifeContext, genomes: list[Genome], *,
+                on_start: Callable[[Genome], None], on_done: Callable[[Genome, LifeResult], None],
+                safe_point: Callable[[], None]) -> list[LifeResult]:
+    """Run ``train`` (a trainer's ``train_generation``) on every lifetime of every genome as if each were an
+    individual, and report and return one merged result per genome (``task.per_individual`` > 1)."""
+    lives = {gm.id: life_genomes(ctx, gm) for gm in genomes}
+    owner = {life.id: gm for gm in genomes for life in lives[gm.id]}
+    done: dict[int, dict[object, LifeResult]] = {}
+    merged: dict[int, LifeResult] = {}
+
+    def start(life: Genome) -> None:
+        if life.life == 0:
+            on_start(owner[life.id])
+
+    def finish(life: Genome, result: LifeResult) -> None:
+        gm = owner[life.id]
+        got = done.setdefault(gm.id, {})
+        got[life.id] = result
+        if len(got) == len(lives[gm.id]):
+            merged[gm.id] = merge_lives(ctx.cfg, gm, [got[x.id] for x in lives[gm.id]])
+            on_done(gm, merged[gm.id])
+
+    train([life for gm in genomes for life in lives[gm.id]], on_start=start, on_done=finish, safe_point=safe_point)
+    return [merged[gm.id] for gm in genomes]
+
+
 def live(ctx: LifeContext, genome: Genome, safe_point: Callable[[], None] | None = None) -> LifeResult:
-    """Birth, lifetime training and fitness of one individual."""
+    """Birth, lifetime training and fitness of one individual (its ``task.per_individual`` lifetimes)."""
+    if ctx.cfg.task.per_individual > 1 and genome.life == 0:
+        lives = life_genomes(ctx, genome)
+        return merge_lives(ctx.cfg, genome, [_one_life(ctx, life, safe_point) for life in lives])
+    return _one_life(ctx, genome, safe_point)
+
+
+def _one_life(ctx: LifeContext, genome: Genome, safe_point: Callable[[], None] | None) -> LifeResult:
     cfg = ctx.cfg
     t0 = time.perf_counter()
     model = born(ctx, genome)
@@ -172,7 +232,7 @@ def live(ctx: LifeContext, genome: Genome, safe_point: Callable[[], None] | None
                          safe_point=safe_point)
     life_fit = accuracy(model, task.heldout_x, task.heldout_y, ctx)
     critic_fit = None
-    if cfg.fitness.kind != "lifetime":
+    if cfg.fitness.kind != "lifetime" and genome.life == 0:  # critics score the gene once, not per lifetime
         critic_fit = critic_score(ctx, genome, extract(model.cpu(), genome.channels), safe_point)
     fitness = combine(cfg, life_fit, critic_fit)
     images = cfg.lifetime.steps * min(cfg.lifetime.batch_size, len(task.train_x))

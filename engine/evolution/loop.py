@@ -23,6 +23,7 @@ import engine
 from engine import events as ev
 from engine.config import Config
 from engine.data import ImageDataset
+from engine.evolution.crossover import cross_channels, cross_gene
 from engine.evolution.individual import Genome, LifeResult
 from engine.evolution.lifetime import LifeContext, born, cpu_state
 from engine.evolution.mutation import jaccard_diversity, mutate_channels
@@ -143,7 +144,7 @@ class Evolution:
         return sample_classes(self.ctx.dataset.splits["train"], self.cfg.task.ways, g)
 
     def _run_generation(self) -> None:
-        g = self.generation
+        g, cfg = self.generation, self.cfg
         t0 = time.perf_counter()
         self.writer.emit(ev.GenerationStarted(generation=g))
         names = self.ctx.dataset.class_names
@@ -151,9 +152,12 @@ class Evolution:
             self.writer.emit(ev.IndividualBorn(
                 id=gm.id, generation=g, parent=gm.parent, task=gm.task, task_names=[names[c] for c in gm.task],
                 mutations=gm.mutations, gene_sizes=[len(c) for c in gm.channels], layer_widths=self.spec.widths,
-                channels=gm.channels, fraction=self._fraction(gm.channels)))
+                channels=gm.channels, fraction=self._fraction(gm.channels), parent2=gm.parent2,
+                from_parent2=gm.from_parent2))
             self.individuals[gm.id] = {"parent": gm.parent, "generation": g, "fitness": None,
                                        "mutations": gm.mutations}
+            if gm.parent2 is not None:
+                self.individuals[gm.id].update(parent2=gm.parent2, from_parent2=gm.from_parent2)
         self.current_individual = 0
         self._await_prefetch()  # this generation's preparation (submitted while the previous one trained)
         if self._prefetch_on:  # the next one's, once this one's births are done and its training has begun
@@ -183,15 +187,25 @@ class Evolution:
         fitness = [r.fitness for r in results]
         for gm, r in zip(self.genomes, results, strict=True):
             self.individuals[gm.id]["fitness"] = r.fitness
+        # what selection sees: its own fitness, or its lineage score (evolution.lineage_decay)
+        lineage = cfg.evolution.lineage_decay > 0
+        score = [self._lineage_score(gm, f) for gm, f in zip(self.genomes, fitness, strict=True)] if lineage \
+            else fitness
+        if lineage:
+            for gm, sc in zip(self.genomes, score, strict=True):
+                self.individuals[gm.id]["score"] = sc
         trained = {gm.id: self._model_from_state(r.state) for gm, r in zip(self.genomes, results, strict=True)}
         own_genes = {gm.id: (extract(trained[gm.id], gm.channels), r.fitness)
                      for gm, r in zip(self.genomes, results, strict=True)}
         best_pos = max(range(len(fitness)), key=lambda i: (fitness[i], -i))
         best = self.genomes[best_pos]
-        if self.elite is None or fitness[best_pos] > self.elite["fitness"]:
-            self.elite = {"id": best.id, "generation": g, "fitness": fitness[best_pos]}
-            self.elite_gene = own_genes[best.id][0]
-        children = self._next_generation(fitness, trained)
+        top = best_pos if not lineage else max(range(len(score)), key=lambda i: (score[i], -i))
+        if self.elite is None or score[top] > self.elite["score" if lineage else "fitness"]:
+            self.elite = {"id": self.genomes[top].id, "generation": g, "fitness": fitness[top]}
+            if lineage:
+                self.elite["score"] = score[top]
+            self.elite_gene = own_genes[self.genomes[top].id][0]
+        children = self._next_generation(score, trained)
         seconds = time.perf_counter() - t0
         stats = {"generation": g, "best": max(fitness), "mean": statistics.fmean(fitness), "worst": min(fitness),
                  "std": statistics.pstdev(fitness), "diversity": jaccard_diversity([gm.channels for gm in self.genomes]),
@@ -223,32 +237,57 @@ class Evolution:
         r.train_loss = None
         r.state = cpu_state(born(self.ctx, gm))
 
+    def _lineage_score(self, genome: Genome, fitness: float) -> float:
+        """decay x the mean score of its parents + (1 - decay) x its own fitness; its fitness in generation 0."""
+        decay = self.cfg.evolution.lineage_decay
+        parents = [self.individuals[p] for p in (genome.parent, genome.parent2)
+                   if p is not None and p in self.individuals]
+        if not parents:
+            return fitness
+        inherited = statistics.fmean(p.get("score", p["fitness"]) for p in parents)
+        return decay * inherited + (1 - decay) * fitness
+
     def _next_generation(self, fitness: list[float], trained: dict[int, Any]) -> list[Genome]:
+        """Children of the tournament winners on ``fitness`` (each individual's fitness or lineage score)."""
         cfg, g = self.cfg, self.generation
         rng = numpy_generator(cfg.run.seed, "tournament", g)
         n_elite = 1 if cfg.evolution.elitism and self.elite_gene is not None else 0
         tournaments = select_parents(fitness, n=cfg.evolution.population - n_elite,
                                      size=cfg.evolution.tournament_size, rng=rng)
+        lineage = cfg.evolution.lineage_decay > 0
         for t in tournaments:
             self.writer.emit(ev.Tournament(generation=g, group=[self.genomes[i].id for i in t.group],
-                                           fitness=[fitness[i] for i in t.group],
-                                           winner=self.genomes[t.winner].id))
+                                           fitness=[self.individuals[self.genomes[i].id]["fitness"] for i in t.group]
+                                           if lineage else [fitness[i] for i in t.group],
+                                           winner=self.genomes[t.winner].id,
+                                           scores=[fitness[i] for i in t.group] if lineage else None))
         children: list[Genome] = []
         if n_elite:
             gid = self._new_id()
             children.append(Genome(id=gid, generation=g + 1, parent=self.elite["id"], task=self._sample_task(gid),
                                    channels=self.elite_gene.channels, gene=self.elite_gene))
         m, lg = cfg.mutation, cfg.learngene
+        winners = sorted({t.winner for t in tournaments})
         for t in tournaments:
             self.signals.safe_point()  # births honour a stop too (the generation is recomputed on resume)
             parent = self.genomes[t.winner]
             gid = self._new_id()
+            mate, from_mate, start = None, [], parent.channels
+            if m.crossover > 0:  # its own stream: the tournament and mutation draws stay those of a run without
+                xr = numpy_generator(cfg.run.seed, "crossover", gid)
+                others = [w for w in winners if w != t.winner]
+                if xr.random() < m.crossover and others:
+                    mate = self.genomes[others[int(xr.integers(len(others)))]]
+                    start, from_mate = cross_channels(parent.channels, mate.channels, xr)
             channels, records = mutate_channels(
-                parent.channels, self.spec.widths, rate=m.rate, max_channels=m.max_channels,
+                start, self.spec.widths, rate=m.rate, max_channels=m.max_channels,
                 op_weights={"swap": m.swap, "add": m.add, "drop": m.drop}, ratio_band=lg.ratio_band,
                 rng=numpy_generator(cfg.run.seed, "mutate", gid))
+            gene = extract(trained[parent.id], channels) if mate is None else \
+                cross_gene(trained[parent.id], trained[mate.id], channels, from_mate)
             children.append(Genome(id=gid, generation=g + 1, parent=parent.id, task=self._sample_task(gid),
-                                   channels=channels, gene=extract(trained[parent.id], channels), mutations=records))
+                                   channels=channels, gene=gene, mutations=records,
+                                   parent2=mate.id if mate is not None else None, from_parent2=from_mate))
         return children
 
     def _model_from_state(self, state: dict[str, torch.Tensor]):
@@ -325,7 +364,9 @@ class Evolution:
             "generation": self.generation, "next_id": self.next_id, "seed": self.cfg.run.seed,
             "config_hash": self.cfg.hash(), "compute_hash": self.cfg.compute_hash(),
             "genomes": [{"id": gm.id, "generation": gm.generation, "parent": gm.parent, "task": gm.task,
-                         "channels": gm.channels, "mutations": gm.mutations, "has_gene": gm.gene is not None}
+                         "channels": gm.channels, "mutations": gm.mutations, "has_gene": gm.gene is not None,
+                         **({"parent2": gm.parent2, "from_parent2": gm.from_parent2} if gm.parent2 is not None
+                            else {})}
                         for gm in self.genomes],
             "last_fitness": {str(i): f for i, (_, f) in self.last_genes.items()},
             "elite": self.elite, "history": self.history,
@@ -352,7 +393,8 @@ class Evolution:
         self.generation, self.next_id = state["generation"], state["next_id"]
         self.genomes = [Genome(id=d["id"], generation=d["generation"], parent=d["parent"], task=d["task"],
                                channels=d["channels"], mutations=d["mutations"],
-                               gene=genes.get(f"genome.{d['id']}")) for d in state["genomes"]]
+                               gene=genes.get(f"genome.{d['id']}"), parent2=d.get("parent2"),
+                               from_parent2=d.get("from_parent2", [])) for d in state["genomes"]]
         self.last_genes = {int(i): (genes[f"last.{i}"], f) for i, f in state["last_fitness"].items()}
         self.elite, self.elite_gene = state["elite"], genes.get("elite")
         self.history = state["history"]

@@ -144,14 +144,16 @@ def export_manifest(cfg: Any, run_name: str, individual: int, generation: int | 
 
 
 def lineage_of(records: dict[int, dict[str, Any]], individual: int) -> list[dict[str, Any]]:
-    """The individual and its ancestors back to generation 0 (records: id -> parent, generation, fitness,
-    mutations), as the engine writes them in a manifest."""
+    """The individual and its ancestors back to generation 0 along first parents (records: id -> parent,
+    generation, fitness, mutations), as the engine writes them in a manifest; where there is one, the second
+    parent (recombination) and the lineage score."""
     chain, cur, seen = [], individual, set()
     while cur is not None and cur in records and cur not in seen:
         seen.add(cur)
         rec = records[cur]
         chain.append({"id": cur, "generation": rec["generation"], "fitness": rec["fitness"],
-                      "mutations": rec["mutations"]})
+                      "mutations": rec["mutations"],
+                      **{k: rec[k] for k in ("parent2", "from_parent2", "score") if k in rec}})
         cur = rec["parent"]
     return chain
 

@@ -19,7 +19,15 @@ import torch
 
 from engine.data.tasks import Task
 from engine.evolution.individual import Genome, LifeResult
-from engine.evolution.lifetime import LifeContext, born, combine, cpu_state, critic_score, fresh_model
+from engine.evolution.lifetime import (
+    LifeContext,
+    born,
+    combine,
+    cpu_state,
+    critic_score,
+    fresh_model,
+    train_lives,
+)
 from engine.learngene import extract, gene_masks
 from engine.models import GeneNet
 from engine.seeding import torch_generator
@@ -74,6 +82,10 @@ class PopulationTrainer:
     # ----------------------------------------------------------------------------------------- protocol
     def train_generation(self, genomes: list[Genome], *, on_start: OnStart, on_done: OnDone,
                          safe_point: Callable[[], None]) -> list[LifeResult]:
+        if self.ctx.cfg.task.per_individual > 1 and all(gm.life == 0 for gm in genomes):
+            # K lifetimes per individual: every lifetime trains as a member of the population, then they merge
+            return train_lives(self.train_generation, self.ctx, genomes, on_start=on_start, on_done=on_done,
+                               safe_point=safe_point)
         results: dict[int, LifeResult] = {}
         started: set[int] = set()
         self.timer.reset()
@@ -298,7 +310,7 @@ class PopulationTrainer:
         for i, gm in enumerate(chunk):
             life_fit = correct_l[i] / max(held[i], 1)
             critic_fit = None
-            if cfg.fitness.kind != "lifetime":  # critics train one by one (the sequential path)
+            if cfg.fitness.kind != "lifetime" and gm.life == 0:  # critics train one by one (the sequential path)
                 models[i].load_state_dict(states[i])
                 critic_fit = critic_score(ctx, gm, extract(models[i], gm.channels), safe_point)
             out.append(LifeResult(

@@ -87,7 +87,7 @@ class IndividualBorn(Event):
     channels: list[list[int]]  # the learngene's channel set, per gene layer
     fraction: float  # share of the conv parameters in the learngene
     parent2: int | None = None  # the second parent of a crossover child (mutation.crossover); None: one parent
-    from_parent2: list[int] = field(default_factory=list)  # gene layers whose channels and weights came from it
+    from_parent2: list[int] | None = None  # gene layers whose channels and weights came from it (with parent2)
 
 
 @_event

@@ -153,7 +153,7 @@ class Evolution:
                 id=gm.id, generation=g, parent=gm.parent, task=gm.task, task_names=[names[c] for c in gm.task],
                 mutations=gm.mutations, gene_sizes=[len(c) for c in gm.channels], layer_widths=self.spec.widths,
                 channels=gm.channels, fraction=self._fraction(gm.channels), parent2=gm.parent2,
-                from_parent2=gm.from_parent2))
+                from_parent2=gm.from_parent2 or None))
             self.individuals[gm.id] = {"parent": gm.parent, "generation": g, "fitness": None,
                                        "mutations": gm.mutations}
             if gm.parent2 is not None:

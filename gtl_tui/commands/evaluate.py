@@ -146,8 +146,10 @@ def evaluate(
     set_threads(threads)
     try:
         dev = resolve_device(device)
-    except (ConfigError, RuntimeError) as err:
-        raise fail(f"error: --device {device!r}: {str(err).split(': ')[-1]}") from None
+    except ConfigError:
+        raise fail(f"error: --device {device}: CUDA is not available here") from None
+    except RuntimeError:
+        raise fail(f"error: --device {device!r} is not a device (auto, cpu, cuda or cuda:N)") from None
     wanted = _methods(methods, arch)
     gen0 = gen0 or run_gen0
     gene, manifest, g0, pre = _load_inputs(

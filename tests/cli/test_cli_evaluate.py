@@ -55,8 +55,8 @@ def test_pretrain_then_evaluate_writes_json(lg: Path, tmp_path: Path) -> None:
     (["evaluate", "LG", "--pretrained", "nowhere/p"], "cannot read pretrained manifest"),
     (["evaluate", "LG", "--dataset", "cifar-fs"], "root is required"),
     (["evaluate", "LG", "--episodes", "0"], "episodes >= 1"),
-    (["evaluate", "LG", "--batch-episodes", "-2"], "--batch-episodes must be >= 0"),
-    (["evaluate", "LG", "--precision", "fp8"], "--precision must be one of fp32, bf16"),
+    (["evaluate", "LG", "--batch-episodes", "-2"], "'--batch-episodes': Input should be greater than or equal to 0"),
+    (["evaluate", "LG", "--precision", "fp8"], "'--precision': 'fp8' is not one of 'fp32', 'bf16'"),
     (["evaluate", "LG", "--device", "toaster"], "--device 'toaster' is not a device"),
     (["evaluate", "LG", "--device", "cuda:0"] if not torch.cuda.is_available() else ["evaluate", "LG", "--device",
                                                                                      "gpu"], "--device"),
@@ -128,4 +128,4 @@ def test_plain_protocol_and_several_budgets_in_one_call(lg: Path, tmp_path: Path
 
 def test_unknown_protocol_is_one_line(lg: Path) -> None:
     r = runner.invoke(app, ["evaluate", str(lg), "--protocol", "fancy"])
-    assert r.exit_code == 2 and r.output.strip() == "error: --protocol must be one of default, plain (got 'fancy')"
+    assert r.exit_code == 2 and r.output.strip() == "error: Invalid value for '--protocol': 'fancy' is not one of 'default', 'plain'."

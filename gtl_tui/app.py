@@ -227,7 +227,7 @@ class MonitorApp(App[None]):
         if path is None:
             folder = self.screenshot_dir()
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as err:
                 self.notify(f"screenshot not saved: {folder}: {err.strerror}", severity="error", timeout=8)
                 return None
@@ -553,7 +553,7 @@ class MonitorApp(App[None]):
         folder = (self.run_dir if self.evaluation_dir is not None else Path.cwd()) / "views"
         base = folder / f"{tab}-{time.strftime('%Y%m%d-%H%M%S')}"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             csv_path = write_atomic(base.with_suffix(".csv"), data)
             svg_path = write_atomic(base.with_suffix(".svg"), self.export_screenshot())
         except OSError as err:

@@ -28,7 +28,7 @@ def run_dir_of(learngene: Path) -> Path | None:
 def write_evaluation(run_dir: Path, name: str, report: dict[str, Any]) -> Path:
     """Write ``report`` to ``<run_dir>/evaluations/<name>.json`` (temporary file, then rename)."""
     out = Path(run_dir) / EVALUATIONS_DIR
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)  # inside the run directory: owner-only too
     return write_atomic(out / f"{name}.json", json.dumps(report, indent=2) + "\n")
 
 

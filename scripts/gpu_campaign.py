@@ -251,7 +251,7 @@ def phase_descendants(a, s: Sizes) -> dict:
 def phase_bench(a, s: Sizes) -> dict:
     import torch
 
-    from engine import bench
+    from engine.benchmarks import bench
 
     dev = _device(s)
     if dev.type == "cuda":
@@ -323,8 +323,8 @@ def summary(out: Path) -> tuple[str, dict]:
             n, sec = sum(x["episodes"] for x in tm), sum(x["seconds"] for x in tm)
             lines.append(f"{name}: {n:,} fine-tuned episodes in {sec:.1f} s ({n / max(sec, 1e-9):.1f} episodes/s)")
     lines.append("")
-    if parts["bench"]:
-        lines += [f"## Throughput ({parts['bench']['device']})", "", parts["bench"]["table"], ""]
+    if parts["bench"] and "table" in parts["bench"]:
+        lines += [f"## Throughput ({parts['bench'].get('device', '?')})", "", parts["bench"]["table"], ""]
     errors = {k: v["error"] for k, v in parts.items() if v and "error" in v}
     missing = [k for k, v in parts.items() if v is None]
     partial = [k for k, v in parts.items() if v and v.get("partial")]

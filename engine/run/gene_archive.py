@@ -55,7 +55,7 @@ def save_generation(run_dir: str | Path, generation: int, genes: dict[int, tuple
     if keep == 0:
         return None
     path = archive_path(run_dir, generation)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, like the run directory
     tensors: dict[str, torch.Tensor] = {}
     index: dict[str, dict[str, Any]] = {}
     for gid, (gene, fitness) in sorted(genes.items()):

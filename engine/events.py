@@ -110,6 +110,7 @@ class IndividualEvaluated(Event):
     critic_fitness: float | None = None
     train_loss: float | None = None
     images: int = 0  # training images processed in its lifetime
+    loss_curve: list[float] | None = None  # mean training loss of equal stretches of its lifetime (16 at most)
 
 
 @_event

@@ -127,7 +127,8 @@ def scripted_run(*, population: int = 6, generations: int = 4, layer_widths: tup
                 return events
             if emit(IndividualEvaluated(id=i, generation=g, fitness=fitness[i], seconds=secs,
                                         lifetime_fitness=round(f * 1.1, 4), train_loss=round(2.0 - f, 4),
-                                        images=int(ways * 96 * 3)), secs):
+                                        images=int(ways * 96 * 3),
+                                        loss_curve=[round(2.0 - f + 1.6 * 0.75 ** k, 4) for k in range(16)]), secs):
                 return events
         if n_eval < population:  # a live run: the next one is training
             emit(IndividualStarted(id=ids[n_eval], generation=g), 0.01)

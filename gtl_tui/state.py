@@ -57,6 +57,7 @@ class Individual:
     seconds: float | None = None
     images: int = 0
     won: bool = False
+    loss_curve: list[float] | None = None  # its lifetime's training loss, stretch by stretch (newer engines)
     stale: bool = False  # from before a resume, not (yet) born again
 
 
@@ -310,6 +311,7 @@ class RunState:
         if rec.state != DONE:
             self.evaluated[ev.generation] = self.evaluated.get(ev.generation, 0) + 1
         rec.state, rec.fitness, rec.seconds, rec.images = DONE, ev.fitness, ev.seconds, ev.images
+        rec.loss_curve = ev.loss_curve
         self.images[ev.generation] = self.images.get(ev.generation, 0) + ev.images
         self._changes.individuals.add(ev.id)
 

@@ -37,3 +37,4 @@ class LifeResult:
     train_loss: float | None  # None when the lifetime went non-finite (fitness then 0)
     images: int
     state: dict[str, torch.Tensor]  # the network's weights to inherit from (trained, or at birth if not Lamarckian)
+    loss_curve: list[float] | None = None  # mean training loss of each of LOSS_CURVE_POINTS stretches of the lifetime

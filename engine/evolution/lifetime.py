@@ -86,6 +86,24 @@ def lifetime_schedule(n: int, steps: int, batch_size: int, generator: torch.Gene
     return order, aug_gen
 
 
+#: The training-loss curve of a lifetime (``individual_evaluated.loss_curve``): the mean loss of this many equal
+#: stretches of it. Summed on the device, read back once: no per-step synchronisation.
+LOSS_CURVE_POINTS = 16
+
+
+def curve_segments(steps: int, points: int = LOSS_CURVE_POINTS) -> torch.Tensor:
+    """The stretch (0..points-1) of each training step, for a curve of at most ``points`` values."""
+    n = max(1, min(points, steps))
+    return (torch.arange(steps) * n) // max(steps, 1)
+
+
+def curve_means(sums: torch.Tensor, steps: int) -> list[list[float]]:
+    """Per-stretch means of ``sums`` (stretches x individuals) as lists, one per individual."""
+    seg = curve_segments(steps)
+    counts = torch.bincount(seg, minlength=sums.shape[0]).clamp(min=1).to(sums.device, sums.dtype)
+    return (sums / counts[:, None]).T.tolist()
+
+
 def train_on_task(
     model: GeneNet,
     task: Task,
@@ -95,8 +113,10 @@ def train_on_task(
     generator: torch.Generator,
     gene_channels: list[list[int]] | None = None,
     safe_point: Callable[[], None] | None = None,
+    curve: list[float] | None = None,
 ) -> float:
-    """Train ``model`` on ``task`` for ``steps`` SGD steps; returns the mean loss of the last 10 steps.
+    """Train ``model`` on ``task`` for ``steps`` SGD steps; returns the mean loss of the last 10 steps. ``curve``,
+    when given, receives the mean loss of each of :data:`LOSS_CURVE_POINTS` stretches of the lifetime.
 
     With ``gene_channels`` and ``lifetime.gene_lr_scale`` != 1, gradients of the gene weights are scaled, so the
     inherited circuit is refined more slowly than the rest (0 freezes it).
@@ -113,6 +133,8 @@ def train_on_task(
     order, aug_gen = lifetime_schedule(len(x_all), steps, lt.batch_size, generator, dev)
     mean, std = ctx.dataset.mean, ctx.dataset.std
     losses: list[float] = []
+    segments = curve_segments(steps) if curve is not None else None
+    sums = torch.zeros(int(segments.max()) + 1 if steps else 0, 1, device=dev) if segments is not None else None
     for step in range(steps):
         if safe_point is not None:
             safe_point()
@@ -128,8 +150,12 @@ def train_on_task(
                 if p.grad is not None:
                     p.grad.mul_(factor)
         opt.step()
+        if sums is not None:
+            sums[int(segments[step]), 0] += loss.detach()
         if step >= steps - 10:
             losses.append(float(loss.detach()))
+    if sums is not None and steps:
+        curve.extend(curve_means(sums, steps)[0])
     return sum(losses) / max(len(losses), 1)
 
 
@@ -183,7 +209,7 @@ def merge_lives(cfg: Config, genome: Genome, results: list[LifeResult]) -> LifeR
     return LifeResult(id=genome.id, fitness=combine(cfg, life_fit, first.critic_fitness), lifetime_fitness=life_fit,
                       critic_fitness=first.critic_fitness, seconds=sum(r.seconds for r in results),
                       train_loss=statistics.fmean(r.train_loss for r in results),
-                      images=sum(r.images for r in results), state=first.state)
+                      images=sum(r.images for r in results), state=first.state, loss_curve=first.loss_curve)
 
 
 def train_lives(train: Callable[..., list[LifeResult]], ctx: LifeContext, genomes: list[Genome], *,
@@ -227,9 +253,10 @@ def _one_life(ctx: LifeContext, genome: Genome, safe_point: Callable[[], None] |
     birth_state = None if cfg.evolution.lamarckian else cpu_state(model)
     task = ctx.task_for(genome)
     g = torch_generator(cfg.run.seed, "lifetime", genome.id)
+    curve: list[float] = []
     loss = train_on_task(model, task, ctx, steps=cfg.lifetime.steps, generator=g,
                          gene_channels=genome.channels if genome.gene is not None else None,
-                         safe_point=safe_point)
+                         safe_point=safe_point, curve=curve)
     life_fit = accuracy(model, task.heldout_x, task.heldout_y, ctx)
     critic_fit = None
     if cfg.fitness.kind != "lifetime" and genome.life == 0:  # critics score the gene once, not per lifetime
@@ -238,7 +265,8 @@ def _one_life(ctx: LifeContext, genome: Genome, safe_point: Callable[[], None] |
     images = cfg.lifetime.steps * min(cfg.lifetime.batch_size, len(task.train_x))
     return LifeResult(id=genome.id, fitness=fitness, lifetime_fitness=life_fit, critic_fitness=critic_fit,
                       seconds=time.perf_counter() - t0, train_loss=loss, images=images,
-                      state=birth_state if birth_state is not None else cpu_state(model))
+                      state=birth_state if birth_state is not None else cpu_state(model),
+                      loss_curve=[round(x, 5) for x in curve] or None)
 
 
 def combine(cfg: Config, life_fit: float, critic_fit: float | None) -> float:

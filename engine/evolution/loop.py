@@ -172,6 +172,7 @@ class Evolution:
             self.writer.emit(ev.IndividualEvaluated(
                 id=gm.id, generation=g, fitness=r.fitness, seconds=round(r.seconds, 3),
                 lifetime_fitness=r.lifetime_fitness, critic_fitness=r.critic_fitness, train_loss=r.train_loss,
+                loss_curve=r.loss_curve,
                 images=r.images))
 
         t_train = time.perf_counter()
@@ -234,7 +235,7 @@ class Evolution:
                     "its lifetime (learning rate too high?); fitness 0, and it passes on the gene it was born with"))
         r.fitness = r.lifetime_fitness = 0.0
         r.critic_fitness = None if r.critic_fitness is None else 0.0
-        r.train_loss = None
+        r.train_loss = r.loss_curve = None
         r.state = cpu_state(born(self.ctx, gm))
 
     def _lineage_score(self, genome: Genome, fitness: float) -> float:

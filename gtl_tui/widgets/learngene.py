@@ -37,6 +37,17 @@ def gene_strip(width: int, inherited: set[int], added: set[int], dropped: set[in
     return text
 
 
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """One character per value, its height scaled between the smallest and the largest."""
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    return "".join(SPARK[min(len(SPARK) - 1, int((v - lo) / span * len(SPARK)))] if span > 0 else SPARK[0]
+                   for v in values)
+
+
 def channels_per_cell(width: int, cells: int) -> int:
     return max(1, -(-width // max(cells, 1)))
 
@@ -50,6 +61,10 @@ def render_learngene(state: RunState, individual: int | None, width: int) -> Tex
     out.append(f"learngene of #{rec.id}", style="bold cyan")
     out.append(f"  gen {rec.generation}  parent {'#' + str(rec.parent) if rec.parent is not None else '-'}")
     out.append(f"  fitness {'-' if rec.fitness is None else f'{rec.fitness:.3f}'}")
+    if rec.loss_curve:
+        out.append("\ntraining loss ")
+        out.append(f"{rec.loss_curve[0]:.3f} → {rec.loss_curve[-1]:.3f} ", style="bold")
+        out.append(sparkline(rec.loss_curve), style="cyan")
     out.append(f"\n{sum(rec.gene_sizes)} of {sum(rec.layer_widths)} channels, ")
     out.append(f"{rec.fraction:.1%}", style="bold")
     out.append(" of the conv parameters")

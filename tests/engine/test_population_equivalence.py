@@ -99,6 +99,8 @@ def assert_same(a: list[LifeResult], b: list[LifeResult], atol: float = ATOL, rt
         assert ra.lifetime_fitness == rb.lifetime_fitness
         assert ra.critic_fitness == rb.critic_fitness
         assert ra.train_loss == pytest.approx(rb.train_loss, rel=1e-4, abs=1e-5)
+        assert ra.loss_curve is not None and rb.loss_curve is not None
+        assert ra.loss_curve == pytest.approx(rb.loss_curve, rel=1e-4, abs=1e-4)  # the same curve, both trainers
         assert ra.images == rb.images
 
 

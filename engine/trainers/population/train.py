@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.evolution.lifetime import curve_segments
 from engine.trainers.population.batches import (
     PopulationData,
     gather_normalized,
@@ -81,8 +82,10 @@ def make_optimizer(net: PopulationNet, *, lr: float, momentum: float, weight_dec
 
 def train_population(step: PopulationStep, data: PopulationData, opt: torch.optim.Optimizer, *,
                      grad_factors: dict[str, Tensor] | None = None,
-                     safe_point: Callable[[], None] | None = None) -> Tensor:
+                     safe_point: Callable[[], None] | None = None, curve: Tensor | None = None) -> Tensor:
     """Train for ``data.steps`` steps; returns each individual's mean loss over the last 10 steps (P,), on device.
+    ``curve`` (stretches x P, on the device), when given, accumulates each stretch's summed losses
+    (``engine.evolution.lifetime.curve_segments``).
 
     ``grad_factors`` (parameter name -> factor of the parameter's shape) scale gradients before each update
     (gene learning-rate scaling). Nothing in the loop reads a value back to the host.
@@ -93,6 +96,7 @@ def train_population(step: PopulationStep, data: PopulationData, opt: torch.opti
     factors = [grad_factors[n] for n, _ in named] if grad_factors else None
     last = torch.zeros(data.population, device=data.train_x.device)
     n = data.steps
+    segments = curve_segments(n).tolist() if curve is not None else None
     for s in range(n):
         if safe_point is not None:
             safe_point()
@@ -103,6 +107,8 @@ def train_population(step: PopulationStep, data: PopulationData, opt: torch.opti
             pairs = [(p.grad, f) for (_, p), f in zip(named, factors, strict=True) if p.grad is not None]
             torch._foreach_mul_([g for g, _ in pairs], [f for _, f in pairs])
         opt.step()
+        if curve is not None:
+            curve[segments[s]] += per.detach().float()
         if s >= n - 10:
             last += per.detach()
     return last / max(min(n, 10), 1)

@@ -25,6 +25,8 @@ from engine.evolution.lifetime import (
     combine,
     cpu_state,
     critic_score,
+    curve_means,
+    curve_segments,
     fresh_model,
     train_lives,
 )
@@ -299,11 +301,14 @@ class PopulationTrainer:
             self._training_started = True
             if self.on_training_start is not None:
                 self.on_training_start()
+        segments = int(curve_segments(lt.steps).max()) + 1 if lt.steps else 0
+        curve = torch.zeros(segments, len(chunk), device=data.train_x.device)
         with self.timer.section():
-            loss = train_population(step, data, opt, grad_factors=factors, safe_point=safe_point)
+            loss = train_population(step, data, opt, grad_factors=factors, safe_point=safe_point, curve=curve)
             correct = population_correct(step.net, data, self.precision)
         # the only host reads of the chunk: after its last step
         losses, correct_l, held = loss.tolist(), correct.tolist(), data.heldout_n.tolist()
+        curves = curve_means(curve, lt.steps) if lt.steps else [None] * len(chunk)
         states = step.net.states()
         seconds = (time.perf_counter() - t0) / len(chunk)
         out = []
@@ -316,7 +321,8 @@ class PopulationTrainer:
             out.append(LifeResult(
                 id=gm.id, fitness=combine(cfg, life_fit, critic_fit), lifetime_fitness=life_fit,
                 critic_fitness=critic_fit, seconds=seconds, train_loss=losses[i], images=lt.steps * data.batch,
-                state=births[i] if births is not None else states[i]))
+                state=births[i] if births is not None else states[i],
+                loss_curve=[round(x, 5) for x in curves[i]] if curves[i] else None))
         return out
 
 

@@ -58,6 +58,7 @@ EVAL_POLL_S = 2.0  # seconds between looks at <run dir>/evaluations/
 PREPARE_DELAY_S = 0.3  # idle time after the selection moved before the hidden views of it are rebuilt
 PREPARED_TABS = ("lineage", "mutations", "learngene")
 REPLAY_ACTIONS = {"replay_toggle", "replay_speed", "replay_step"}
+LIVE_ACTIONS = {"export", "stop"}  # what a replay cannot do: its footer does not offer them
 
 
 class ControlReply(Message):
@@ -435,8 +436,9 @@ class MonitorApp(App[None]):
         reply = message.reply or {}
         if message.cmd == "export":
             path, scp = reply.get("path", "?"), reply.get("scp", "")
-            self.notify(f"{path}\n{scp}", title=f"learngene of #{message.args.get('individual')} exported",
-                        timeout=20)
+            lines = [path] + ([scp, "(the scp line is also in the clipboard)"] if scp else [])
+            self.notify("\n".join(lines), title=f"learngene of #{message.args.get('individual')} exported",
+                        timeout=20, markup=False)
             if scp:
                 self.copy_to_clipboard(scp)
             return
@@ -591,7 +593,8 @@ class MonitorApp(App[None]):
 
     # ---- replay --------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in REPLAY_ACTIONS and not isinstance(self.source, ReplaySource):
+        replaying = isinstance(self.source, ReplaySource)
+        if (action in REPLAY_ACTIONS and not replaying) or (action in LIVE_ACTIONS and replaying):
             return False
         return True
 
@@ -609,12 +612,17 @@ class MonitorApp(App[None]):
         src = self.source
         if not isinstance(src, ReplaySource):
             return
+        # A step pauses the replay, as a frame step does: playing on, `,` at the end replayed the last generation
+        # at once and seemed to do nothing.
+        if src.playing:
+            src.toggle()
         target = src.generation_bound(step)
         if target >= src.cursor:
             events = src.events[src.cursor:target]
             src.seek(target)
             self.state.apply_all(events)
             self.sync_views(self.state.take_changes())
+            self.header.show(self.state, self.mode_badge())
             return
         src.seek(target)  # back: fold again from the start (folding is fast)
         self.state = self._new_state()

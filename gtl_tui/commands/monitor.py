@@ -22,6 +22,13 @@ def _monitorable(run_dir: Path) -> Path:
     return run_dir
 
 
+def default_fetch_dir(host: str, run_path: str) -> Path:
+    """Where a remote run's exports land on this machine by default: one folder per host and run in the user's
+    data folder, not ``./learngenes`` of wherever the user happens to stand."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "gtl-tui" / "learngenes" / host / (Path(run_path).name or "run")
+
+
 def attach(
     run: Annotated[str, typer.Argument(
         help="A run (its directory, or its name in --runs-dir), a folder of runs, or ssh://[user@]host[:port]/path.",
@@ -33,8 +40,9 @@ def attach(
         help="1 s refresh, no animation (default: on when SSH_CONNECTION is set).")] = None,
     remote_cmd: Annotated[str | None, typer.Option(
         "--remote-cmd", help="gtl-tui on the server, e.g. ~/venv/bin/gtl-tui (env GTL_TUI_REMOTE_CMD).")] = None,
-    fetch_dir: Annotated[Path, typer.Option("--fetch-dir", help="Where exports of a remote run are copied.")] = Path(
-        "learngenes"),
+    fetch_dir: Annotated[Path | None, typer.Option(
+        "--fetch-dir", help="Where exports of a remote run are copied [default: "
+        "$XDG_DATA_HOME/gtl-tui/learngenes/HOST/RUN, i.e. ~/.local/share/...].", show_default=False)] = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Open the monitor on a run, local or over SSH (on a folder of runs: the Runs screen); quitting leaves the
@@ -51,7 +59,8 @@ def attach(
             target = SSHTarget.parse(run)
         except ValueError as err:
             raise fail(f"error: {err}") from None
-        remote = RemoteRun.over_ssh(target, remote_cmd=remote_cmd, fetch_dir=fetch_dir)
+        remote = RemoteRun.over_ssh(target, remote_cmd=remote_cmd,
+                                    fetch_dir=fetch_dir or default_fetch_dir(target.host, target.path))
         # A first connection that cannot work ends here, in one line, rather than in a monitor that reconnects
         # forever; a slow one (or a server down for now) opens the monitor, which shows the retries.
         if not remote.wait_connected(ATTACH_FIRST_WAIT_S) and remote.fatal is not None:

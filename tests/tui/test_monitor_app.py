@@ -15,6 +15,7 @@ from gtl_tui.screens.help import HelpScreen
 from gtl_tui.sources import ReplaySource
 from gtl_tui.widgets.feed import EventFeed
 from gtl_tui.widgets.header import RunHeader
+from gtl_tui.widgets.keybar import KeyBar
 from gtl_tui.widgets.learngene import LearngeneView
 from gtl_tui.widgets.lineage import LineageTree
 from gtl_tui.widgets.population import PopulationTable
@@ -292,9 +293,19 @@ async def test_replay_plays_steps_and_changes_speed(tmp_path: Path):
         assert src.playing
         src.set_speed(1e6)
         await wait_for(pilot, lambda: "FINISHED" in header(app) and src.done)
-        await pilot.press("e")
+        # A replay cannot export or stop: its footer does not offer them, and the keys do nothing.
+        keys = str(app.query_one(KeyBar).render())
+        assert "Export" not in keys and "Stop" not in keys
+        await pilot.press("e", "s")
         await pilot.pause()
-        assert "replay" in toasts(app)
+        assert not app.screen_stack[1:]  # no stop confirmation either
+        # At the end, `,` steps back to the previous generation's end, and stays there (a step pauses).
+        await pilot.press("comma")
+        await pilot.pause(0.3)
+        assert not src.playing and app.state.generations_done == 3 and not src.done
+        await pilot.press("comma")
+        await pilot.pause(0.3)
+        assert app.state.generations_done == 2
 
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 60)])

@@ -246,3 +246,40 @@ def test_elapsed_eta_and_throughput_stop_while_paused_and_while_stopped():
     st.apply_all([restarted, GenerationStarted(generation=g, t=t_last + 90000)])
     now[0] = t_last + 90005
     assert st.elapsed == pytest.approx(frozen + 5)
+
+
+async def test_the_export_toast_keeps_each_path_and_the_scp_line_whole():
+    """A path broken mid-word across toast lines cannot be copied: the toast is as wide as its lines need."""
+    from fakes import FakeEngine, short_dir
+    from textual.widgets._toast import Toast
+
+    from gtl_tui.app import MonitorApp
+
+    with short_dir() as d:
+        run = make_run(d / "r", population=3, generations=1, live_evaluated=1)
+        with FakeEngine(run):
+            app = MonitorApp(run, refresh_interval=0.05)
+            async with app.run_test(size=(220, 40), notifications=True) as pilot:
+                await pilot.pause(0.3)
+                await pilot.press("e")
+                for _ in range(50):
+                    await pilot.pause(0.1)
+                    toasts = list(app.query(Toast))
+                    if toasts:
+                        break
+                assert toasts, [str(n.message) for n in app._notifications]
+                toast = toasts[-1]
+                shown = [toast.render_line(y).text.strip() for y in range(toast.size.height)]
+                path = next(line for line in shown if line.endswith(".safetensors"))
+                assert path.startswith(str(run)), shown  # whole, on one line
+                assert any(line.startswith("scp ") and line.endswith(" .") for line in shown), shown
+
+
+def test_remote_exports_land_in_a_per_user_folder_per_host_and_run(monkeypatch, tmp_path):
+    from gtl_tui.commands.monitor import default_fetch_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_fetch_dir("gpu-box", "/home/ana/runs/r1") == tmp_path / "data/gtl-tui/learngenes/gpu-box/r1"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_fetch_dir("h", "~/runs/x/") == tmp_path / "home/.local/share/gtl-tui/learngenes/h/x"

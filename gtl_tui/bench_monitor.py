@@ -143,7 +143,7 @@ async def measure_app(run_dir: Path, size: tuple[int, int], live_tail: list, rou
                     await settle(app, pilot)
                 return t.wall, t.cpu, full_frame(app)
 
-            keys = [("x", "key x (unbound: harness)"), ("2", "key 2 (population tab)"),
+            keys = [("z", "key z (unbound: harness)"), ("2", "key 2 (population tab)"),
                     ("o", "key o (sort by next column)"), ("O", "key O (reverse sort)"),
                     ("down", "key down (select next)"), ("pagedown", "key pagedown (select)"),
                     ("3", "key 3 (lineage tab)"), ("4", "key 4 (mutations tab)"), ("5", "key 5 (learngene tab)"),

@@ -10,12 +10,12 @@
 # by git) and the pydantic wheels in .whl/ as scripts/gpu_check.sh's header says.
 #
 # Budget on an H100 or H200 (docs/gpu.md: ~5 s per VGG11 generation at population 32 and 100 steps; the first
-# generation ~60 s with compiling and cuDNN autotuning). Limits per phase below, 9 minutes 20 s in all (caps: a
+# generation ~60 s with compiling and cuDNN autotuning). Limits per phase below, 8 minutes 50 s in all (caps: a
 # phase that needs less ends sooner):
 #   data           10 s   (the subset is carried; made here from ../shared only when missing)
-#   evolve        230 s   (60 s + 29 x 5 s; 6.1M lifetime images)
+#   evolve        210 s   (60 s + 29 x 5 s = 205 s; 6.1M lifetime images)
 #   pretrain       70 s   (the same 6.1M images, batch 512, bf16: ~12,000 steps)
-#   bench          90 s   (VGG11 and Conv-4 at P = 16 and 64, eager and compiled: the compiles dominate)
+#   bench          80 s   (VGG11 and Conv-4 at P = 16 and 64, eager and compiled: the compiles dominate)
 #   eval           70 s   (6 methods x 1/5-shot x 200 episodes x 100 steps: 3.6M image-steps of VGG11)
 #   descendants    80 s   (3 descendants x learngene and scratch x 1/5-shot x 200 episodes: ~8.0M VGG11-equal
 #                          image-steps: per image the wider one does 2.24x, the deeper 1.03x, ResNet12 3.42x
@@ -57,9 +57,9 @@ if [ $# -gt 0 ]; then  # only the named phases (e.g. eval descendants with more 
   exit 0
 fi
 phase data 10
-phase evolve 230
+phase evolve 210
 phase pretrain 70
-phase bench 90
+phase bench 80
 phase eval 70 --episodes "$EPISODES"
 phase descendants 80 --episodes "$EPISODES"
 phase summary 10

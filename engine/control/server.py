@@ -83,6 +83,8 @@ class ControlServer:
             "status": self._status, "pause": self._pause, "resume": self._resume, "stop": self._stop,
             "export": self._export,
         }
+        self.on_request: Callable[[dict[str, Any]], None] | None = None
+        """Called with each valid request before it is carried out (tests record them; the engine sets none)."""
 
     # ----------------------------------------------------------------------------------------- lifecycle
     @property
@@ -242,6 +244,8 @@ class ControlServer:
         if extra:
             return self._error(f"unknown field {extra[0][:40]!r} for {cmd}")
         try:
+            if self.on_request is not None:
+                self.on_request({k: v for k, v in req.items() if k != "id"})
             return {"ok": True, **self._handlers[cmd](req)}
         except CommandError as err:
             return self._error(str(err))

@@ -1,10 +1,10 @@
 """Scripted runs and a fake engine for the monitor's tests: no torch, no training.
 
 ``make_run`` writes a realistic scripted run (``gtl_tui.scripted``) into a run directory. ``FakeEngine``
-serves the real control protocol (``engine.control.client``) on ``<run dir>/control.sock`` from a thread, holds
-the engine lock on ``engine.pid`` like the real daemon, and answers the way the engine does: a pause is
-confirmed by a ``paused`` event in the log (at once, or when the test calls ``confirm_pause``), an export
-writes a real learngene file and its manifest.
+is the engine's real control server (``engine.control.server``) on ``<run dir>/control.sock``, holds the engine
+lock on ``engine.pid`` like the real daemon, and acts the way the engine does: a pause is confirmed by a
+``paused`` event in the log (at once, or when the test calls ``confirm_pause``), an export writes a learngene
+file and its manifest.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -21,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.control.server import ControlServer
 from engine.events import (
     EVENTS_FILE,
     EventWriter,
@@ -30,7 +30,8 @@ from engine.events import (
     RunFinished,
     read_events,
 )
-from engine.rundir import PID_FILE, SOCKET_NAME, acquire_lock, release_lock
+from engine.run.signals import RunSignals
+from engine.rundir import PID_FILE, acquire_lock, release_lock
 from gtl_tui.scripted import scripted_run, write_events
 
 
@@ -53,7 +54,9 @@ def short_dir() -> Iterator[Path]:
 
 
 class FakeEngine:
-    """Serves ``control.sock`` for a run directory whose log it appends to.
+    """A run's engine without the training: the real :class:`ControlServer` on ``control.sock`` (the real request
+    validation, replies and socket handling), in front of a scripted evolution that appends what the engine would
+    log (``paused``, ``resumed``, ``run_finished``, ``learngene_exported``) and holds the run's lock.
 
     Args:
         auto_confirm_pause: log ``paused`` right after a pause request; when False the test decides when
@@ -64,16 +67,17 @@ class FakeEngine:
         self.run_dir = Path(run_dir)
         self.auto_confirm_pause = auto_confirm_pause
         self.requests: list[dict[str, Any]] = []
+        """Every valid request the engine received, in order (without its ``id``)."""
         self.state = "running"
         events, _ = read_events(self.run_dir / EVENTS_FILE)
         self.generation = max((getattr(e, "generation", 0) for e in events), default=0)
         self.best = max(((e.fitness, e.id) for e in events if e.kind == "individual_evaluated"), default=(0.0, 0))
         self._writer = EventWriter(self.run_dir / EVENTS_FILE)
         self._lock = threading.Lock()
-        self._server: socket.socket | None = None
-        self._thread: threading.Thread | None = None
+        self.signals = RunSignals()
+        self.server = ControlServer(self.run_dir, self.signals)
+        self.server.on_request = self._on_request
         self._pid_fd: int | None = None
-        self._stopping = threading.Event()
 
     def __enter__(self) -> FakeEngine:
         self.start()
@@ -84,24 +88,11 @@ class FakeEngine:
 
     def start(self) -> None:
         self._pid_fd = acquire_lock(self.run_dir)
-        path = self.run_dir / SOCKET_NAME
-        if len(str(path)) > 100:
-            raise ValueError(f"socket path too long for AF_UNIX: {path} (use short_dir())")
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(str(path))
-        self._server.listen(4)
-        self._server.settimeout(0.1)
-        self._thread = threading.Thread(target=self._serve, name="fake-engine", daemon=True)
-        self._thread.start()
+        self.server.set_evolution(self)
+        self.server.start()
 
     def close(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._server is not None:
-            self._server.close()
-        with contextlib.suppress(FileNotFoundError):
-            (self.run_dir / SOCKET_NAME).unlink()
+        self.server.close()
         if self._pid_fd is not None:
             release_lock(self.run_dir)  # the engine reads as gone
             self._pid_fd = None
@@ -115,69 +106,37 @@ class FakeEngine:
         self.state = "paused"
         self.emit(Paused(generation=self.generation))
 
-    def _serve(self) -> None:
-        assert self._server is not None
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                buf = b""
-                while True:
-                    try:
-                        chunk = conn.recv(65536)
-                    except OSError:
-                        break
-                    if not chunk:
-                        break
-                    buf += chunk
-                    while b"\n" in buf:
-                        line, buf = buf.split(b"\n", 1)
-                        conn.sendall(json.dumps(self._reply(line)).encode() + b"\n")
+    # ---- what the control server asks of an evolution --------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {"state": self.state, "generation": self.generation, "generations": None, "individual": None,
+                "population": None, "best_id": self.best[1], "best_fitness": self.best[0], "pid": os.getpid()}
 
-    def _reply(self, line: bytes) -> dict[str, Any]:
-        try:
-            req = json.loads(line)
-        except ValueError:
-            return {"ok": False, "error": "malformed request"}
-        self.requests.append(req)
-        cmd = req.get("cmd")
-        if cmd == "status":
-            return {"ok": True, "state": self.state, "generation": self.generation, "pid": os.getpid()}
-        if cmd == "pause":
-            self.state = "pausing"
-            if self.auto_confirm_pause:
-                self.confirm_pause()
-            return {"ok": True, "state": self.state}
-        if cmd == "resume":
-            self.state = "running"
-            self.emit(Resumed(generation=self.generation))
-            return {"ok": True, "state": self.state}
-        if cmd == "stop":
-            self.state = "stopping"
-            self.emit(RunFinished(status="stopped", generations_done=self.generation))
-            return {"ok": True, "state": self.state}
-        if cmd == "export":
-            return self._export(req)
-        return {"ok": False, "error": f"unknown command {cmd!r}"}
-
-    def _export(self, req: dict[str, Any]) -> dict[str, Any]:
-        ind = int(req.get("individual", self.best[1]))
-        out = self.run_dir / "learngenes"
-        out.mkdir(exist_ok=True)
-        path = out / f"gene-ind{ind}.safetensors"
+    def export(self, individual: int | None, out: Path | None, reason: str = "request") -> tuple[Path, Path]:
+        ind = self.best[1] if individual is None else individual
+        folder = self.run_dir / "learngenes"
+        folder.mkdir(exist_ok=True)
+        path = (out.with_suffix(".safetensors") if out is not None else folder / f"gene-ind{ind}.safetensors")
         manifest = path.with_suffix(".json")
         path.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")  # an empty safetensors file
         manifest.write_text(json.dumps({"individual": ind, "fraction": 0.2}))
         self.emit(LearngeneExported(path=str(path), individual=ind, fitness=self.best[0], fraction=0.2,
-                                    reason="request"))
-        return {"ok": True, "path": str(path), "manifest": str(manifest),
-                "scp": f"scp gpu-box:{path} ."}
+                                    reason=reason))
+        return path, manifest
 
+    def _on_request(self, req: dict[str, Any]) -> None:
+        """What the engine's training thread does on each request (the server then replies with ``status``)."""
+        self.requests.append(req)
+        cmd = req["cmd"]
+        if cmd == "pause" and self.state == "running":
+            self.state = "pausing"
+            if self.auto_confirm_pause:
+                self.confirm_pause()
+        elif cmd == "resume" and self.state in ("pausing", "paused"):
+            self.state = "running"
+            self.emit(Resumed(generation=self.generation))
+        elif cmd == "stop":
+            self.state = "stopping"
+            self.emit(RunFinished(status="stopped", generations_done=self.generation))
 
 
 async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 5.0) -> None:

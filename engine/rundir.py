@@ -66,7 +66,16 @@ def acquire_lock(run_dir: str | Path) -> int | None:
     key = Path(run_dir).resolve()
     if key in _held:
         return _held[key]
-    fd = os.open(key / PID_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = lock_pid_file(key / PID_FILE)
+    if fd is not None:
+        _held[key] = fd
+    return fd
+
+
+def lock_pid_file(path: Path) -> int | None:
+    """Lock the pid file ``path`` exclusively and write our pid into it; the fd that holds the lock (it dies with
+    this process), or None when another process holds it. The engine's ``engine.pid`` and a sweep's ``sweep.pid``."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -75,7 +84,6 @@ def acquire_lock(run_dir: str | Path) -> int | None:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     os.fsync(fd)
-    _held[key] = fd
     return fd
 
 
@@ -98,15 +106,21 @@ def live_engine_pid(run_dir: str | Path) -> int | None:
     The lock dies with its process, so a stale ``engine.pid`` (or a reused pid) never reads as alive.
     Returns 0 when the lock is held but the pid is not written yet (an engine just starting).
     """
+    return pid_file_holder(Path(run_dir) / PID_FILE)
+
+
+def pid_file_holder(path: Path) -> int | None:
+    """The pid of the live process that holds the lock on the pid file ``path`` (0: held, the pid not written yet),
+    or None when no process holds it: a stale file, or a reused pid, never reads as alive."""
     try:
-        fd = os.open(Path(run_dir) / PID_FILE, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            pass  # held: an engine is alive
+            pass  # held: its process is alive
         else:
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None

@@ -24,7 +24,6 @@ queue the work. The engine (driver) processes stay on this machine.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -38,7 +37,7 @@ from types import FrameType
 from typing import Any
 
 from engine.atomic import write_atomic
-from engine.rundir import RunDirError
+from engine.rundir import RunDirError, lock_pid_file, pid_file_holder
 from gtl_tui.experiments.sweepfile import Plan, SweepError
 from gtl_tui.runs import LIVE_STATES, read_run
 
@@ -140,41 +139,12 @@ def create_sweep(plan: Plan, runs_dir: str | Path) -> Path:
 
 # --------------------------------------------------------------------------------------------- the lock
 def _acquire(sweep_dir: Path) -> int | None:
-    fd = os.open(sweep_dir / PID_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    os.fsync(fd)
-    return fd
+    return lock_pid_file(sweep_dir / PID_FILE)
 
 
 def live_sweep_pid(sweep_dir: str | Path) -> int | None:
     """The pid of the sweep process holding the folder's lock (0: held, pid not written yet), or None."""
-    try:
-        fd = os.open(Path(sweep_dir) / PID_FILE, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # held: the sweep process is alive (the lock dies with it, so a stale pid never reads alive)
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        for _ in range(20):
-            os.lseek(fd, 0, os.SEEK_SET)
-            text = os.read(fd, 64).decode(errors="replace").strip()
-            if text.isdigit():
-                return int(text)
-            time.sleep(0.025)
-        return 0
-    finally:
-        os.close(fd)
+    return pid_file_holder(Path(sweep_dir) / PID_FILE)
 
 
 def launch(sweep_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:

@@ -327,7 +327,8 @@ def _closest_field(loc: tuple[Any, ...]) -> str | None:
     return ".".join([*map(str, loc[:-1]), match[0]]) if match else None
 
 
-def _format_error(err: ValidationError) -> str:
+def format_error(err: ValidationError) -> str:
+    """The first problem of a validation error as one line naming the field (the sweep file uses it too)."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     msg = first["msg"]
@@ -346,7 +347,17 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(f"config error: {_format_error(err)}") from None
+        raise ConfigError(f"config error: {format_error(err)}") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's table; ValueError (one line naming the file) when it is broken or not text."""
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: broken TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file") from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -357,11 +368,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"config error: file {str(p)!r} does not exist")
         try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"config error: {p}: broken TOML: {err}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"config error: {p}: not a text file") from None
+            data = read_toml(p)
+        except ValueError as err:
+            raise ConfigError(f"config error: {err}") from None
         data.setdefault("name", p.stem)
     data = apply_overrides(data, overrides or [])
     return config_from_dict(data)

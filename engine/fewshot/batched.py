@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.data import ImageDataset, Task
+from engine.fewshot.optim import finetune_optimizer
 from engine.models import GeneNet
 from engine.seeding import torch_generator
 from engine.trainers.population.batches import augment_draws, crop_flip, grouped_layout, normalization
@@ -255,15 +256,7 @@ class EpisodeBatcher:
             body = [q for n, q in fused.named_parameters() if not n.startswith("head.")]
             for q in fused.parameters():
                 q.requires_grad_(True)  # a cached network may have had a frozen body in an earlier setting
-            groups = [{"params": head, "lr": ft.lr}]
-            if ft.body_lr_scale > 0:
-                groups.append({"params": body, "lr": ft.lr * ft.body_lr_scale})
-            else:
-                for q in body:
-                    q.requires_grad_(False)
-            fast = {"fused": True} if dev.type == "cuda" else {}
-            opt = (torch.optim.Adam(groups, weight_decay=ft.weight_decay, **fast) if ft.optimizer == "adam"
-                   else torch.optim.SGD(groups, momentum=0.9, weight_decay=ft.weight_decay, **fast))
+            opt = finetune_optimizer(head, body, ft, fused=dev.type == "cuda")
             offsets = chunk.offsets.to(dev) if chunk.offsets is not None else None
             flips = chunk.flips.to(dev) if chunk.flips is not None else None
             bns = [m for m in fused.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.data import ImageDataset, Task, augment, make_episode, normalize, sample_classes
-from engine.fewshot.methods import METHODS  # noqa: E402,F401 (re-exported: the names live torch-free)
+from engine.fewshot.methods import METHODS  # noqa: F401 (re-exported: the names live torch-free)
+from engine.fewshot.optim import finetune_optimizer
 from engine.learngene import Learngene, extract, inherit
 from engine.learngene.descendants import build_descendant
 from engine.learngene.transfer import NongeneInit
@@ -170,14 +171,7 @@ def _run_episode(model: GeneNet, task: Task, dataset: ImageDataset, settings: Ev
         _prototype_head(model, _features(model, xs), ys, ways)
     head = list(model.head.parameters())
     body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
-    groups = [{"params": head, "lr": ft.lr}]
-    if ft.body_lr_scale > 0:
-        groups.append({"params": body, "lr": ft.lr * ft.body_lr_scale})
-    else:
-        for p in body:
-            p.requires_grad_(False)
-    opt = (torch.optim.Adam(groups, weight_decay=ft.weight_decay) if ft.optimizer == "adam"
-           else torch.optim.SGD(groups, momentum=0.9, weight_decay=ft.weight_decay))
+    opt = finetune_optimizer(head, body, ft)
     for step in range(1, last + 1):
         model.train()
         if ft.bn == "frozen":

@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
@@ -333,15 +334,9 @@ class SweepProcess:
         self.manifest["pid"] = None
         write_manifest(self.dir, self.manifest)
         _log(f"sweep {self.manifest['state']}: " + ", ".join(
-            f"{s} {n}" for s, n in _count(p["state"] for p in self.points).items()))
+            f"{s} {n}" for s, n in Counter(p["state"] for p in self.points).items()))
         return 0
 
-
-def _count(states: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for s in states:
-        out[s] = out.get(s, 0) + 1
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

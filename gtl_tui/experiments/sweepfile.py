@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -218,20 +217,20 @@ def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _pydantic_line(err: ValidationError) -> str:
-    from engine.config import _format_error  # the run config's own one-line format
+    from engine.config import format_error  # the run config's own one-line format
 
-    return _format_error(err)
+    return format_error(err)
 
 
 def read_sweep_file(path: Path) -> SweepFile:
     if not path.is_file():
         raise SweepError(f"{path}: no such sweep file")
+    from engine.config import read_toml
+
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise SweepError(f"{path}: broken TOML: {err}") from None
-    except UnicodeDecodeError:
-        raise SweepError(f"{path}: not a text file") from None
+        data = read_toml(path)
+    except ValueError as err:
+        raise SweepError(str(err)) from None
     try:
         return SweepFile.model_validate(data)
     except ValidationError as err:
@@ -252,10 +251,12 @@ def plan(path: str | Path, sets: list[str] | None = None, default_base: Path | N
     base = (source.parent / spec.base) if spec.base is not None else default_base
     if base is None or not base.is_file():
         raise SweepError(f"{source}: base: config file {str(base)!r} does not exist")
+    from engine.config import read_toml
+
     try:
-        base_data = tomllib.loads(base.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SweepError(f"{base}: broken TOML: {err}") from None
+        base_data = read_toml(base)
+    except ValueError as err:
+        raise SweepError(str(err)) from None
     base_data.setdefault("name", base.stem)  # as load_config names a run: the run launched alone is the same
     fixed = dict(spec.fixed)
     for item in sets or []:

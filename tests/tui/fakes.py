@@ -72,6 +72,7 @@ class FakeEngine:
         events, _ = read_events(self.run_dir / EVENTS_FILE)
         self.generation = max((getattr(e, "generation", 0) for e in events), default=0)
         self.best = max(((e.fitness, e.id) for e in events if e.kind == "individual_evaluated"), default=(0.0, 0))
+        self.generation_of = {e.id: e.generation for e in events if e.kind == "individual_born"}
         self._writer = EventWriter(self.run_dir / EVENTS_FILE)
         self._lock = threading.Lock()
         self.signals = RunSignals()
@@ -115,7 +116,9 @@ class FakeEngine:
         ind = self.best[1] if individual is None else individual
         folder = self.run_dir / "learngenes"
         folder.mkdir(exist_ok=True)
-        path = (out.with_suffix(".safetensors") if out is not None else folder / f"gene-ind{ind}.safetensors")
+        gen = self.generation_of.get(ind, 0)  # the engine's names (engine.evolution.loop.Evolution.export)
+        name = f"best-g{gen:04d}-i{ind}" if individual is None else f"ind{ind}-g{gen:04d}"
+        path = out.with_suffix(".safetensors") if out is not None else folder / f"{name}.safetensors"
         manifest = path.with_suffix(".json")
         path.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")  # an empty safetensors file
         manifest.write_text(json.dumps({"individual": ind, "fraction": 0.2}))

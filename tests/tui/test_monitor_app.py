@@ -113,7 +113,7 @@ async def test_e_exports_the_selected_learngene_and_toasts_its_path():
                 await pilot.pause()
                 best = app.selection()
                 await pilot.press("e")
-                path = d / "learngenes" / f"gene-ind{best}.safetensors"
+                path = d / "learngenes" / f"ind{best}-g{app.state.individuals[best].generation:04d}.safetensors"
                 await wait_for(pilot, lambda: path.exists() and str(path) in toasts(app))
                 assert engine.requests[-1] == {"cmd": "export", "individual": best}
                 assert f":{path.resolve()} " in toasts(app) and "scp " in toasts(app)  # the real scp line
@@ -128,7 +128,7 @@ async def test_e_exports_the_selected_learngene_and_toasts_its_path():
                 table.move_cursor(row=table.get_row_index(other))
                 await wait_for(pilot, lambda: app.selection() == other)
                 await pilot.press("e")
-                await wait_for(pilot, lambda: (d / "learngenes" / f"gene-ind{other}.safetensors").exists())
+                await wait_for(pilot, lambda: (d / "learngenes" / f"ind{other}-g{app.state.individuals[other].generation:04d}.safetensors").exists())
 
 
 async def test_s_asks_before_stopping():

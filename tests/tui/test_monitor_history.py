@@ -119,7 +119,7 @@ async def test_e_exports_an_individual_of_an_older_generation_through_the_engine
                 await pilot.press("e")
                 await wait_for(pilot, lambda: engine.requests and engine.requests[-1].get("cmd") == "export")
                 assert engine.requests[-1] == {"cmd": "export", "individual": old}
-                await wait_for(pilot, lambda: f"gene-ind{old}" in toasts(app))
+                await wait_for(pilot, lambda: f"ind{old}-g{app.state.individuals[old].generation:04d}" in toasts(app))
 
 
 @pytest.fixture(scope="module")

@@ -146,7 +146,9 @@ def test_detach_pause_export_stop_resume(runs_dir: Path) -> None:
     assert code == 1 and "no individual 999" in out
     time.sleep(1.5)  # nothing trains while paused
     after = kinds(run)[log.index("paused") + 1:]
-    assert set(after) == {"learngene_exported"}, after
+    # nothing trains: only the exports, and the checkpoint of the last generation if its background write was still
+    # in flight when the pause came (checkpoints are written beside training)
+    assert "learngene_exported" in after and set(after) <= {"learngene_exported", "checkpoint_saved"}, after
 
     code, out = cli("resume", run)
     assert code == 0

@@ -25,11 +25,41 @@ def run_dir_of(learngene: Path) -> Path | None:
     return None
 
 
+PROTOCOLS = ("default", "plain")  # the fine-tuning protocols of engine.fewshot.evaluate (a test checks they agree)
+
+
+def evaluation_file(name: str, protocol: str = "default") -> str:
+    """``<learngene>.json`` for the default protocol, ``<learngene>.<protocol>.json`` for another: one file per
+    learngene and protocol, so evaluating under the plain protocol keeps the default one's result."""
+    return f"{name}.json" if protocol == "default" else f"{name}.{protocol}.json"
+
+
+def file_protocol(filename: str) -> str | None:
+    """The protocol an evaluation file name says (see :func:`evaluation_file`); None for a non-JSON file."""
+    if not filename.endswith(".json"):
+        return None
+    stem = filename.removesuffix(".json")
+    for p in PROTOCOLS[1:]:
+        if stem.endswith("." + p):
+            return p
+    return "default"
+
+
 def write_evaluation(run_dir: Path, name: str, report: dict[str, Any]) -> Path:
-    """Write ``report`` to ``<run_dir>/evaluations/<name>.json`` (temporary file, then rename)."""
+    """Write ``report`` to ``<run_dir>/evaluations/<name>[.<protocol>].json`` (temporary file, then rename); the
+    protocol is the report's ``settings.finetune.name``."""
     out = Path(run_dir) / EVALUATIONS_DIR
     out.mkdir(mode=0o700, parents=True, exist_ok=True)  # inside the run directory: owner-only too
-    return write_atomic(out / f"{name}.json", json.dumps(report, indent=2) + "\n")
+    return write_atomic(out / evaluation_file(name, report_protocol(report)), json.dumps(report, indent=2) + "\n")
+
+
+def report_protocol(report: Any) -> str:
+    """The fine-tuning protocol an evaluation result records (``default`` for results older than protocols)."""
+    try:
+        name = report["settings"]["finetune"]["name"]
+    except (KeyError, TypeError):
+        return "default"
+    return name if isinstance(name, str) else "default"
 
 
 @dataclass

@@ -23,7 +23,7 @@ runner = CliRunner()
 
 
 def fake_run(root: Path, name: str, sets: list[str], finals: list[tuple[float, float]],
-             evaluation: dict[tuple[str, int, int], float] | None = None) -> Path:
+             evaluation: dict[tuple[str, int, int], float] | None = None, protocol: str = "default") -> Path:
     """A run directory whose generations end with the given (best, mean) fitness."""
     run = root / name
     run.mkdir(parents=True)
@@ -36,7 +36,7 @@ def fake_run(root: Path, name: str, sets: list[str], finals: list[tuple[float, f
     if evaluation:
         results = [{"method": m, "shots": s, "steps": k, "mean": v, "ci95": 0.01, "episodes": 10}
                    for (m, s, k), v in evaluation.items()]
-        write_evaluation(run, "best-g0001-i1", {"results": results, "settings": {}})
+        write_evaluation(run, "best-g0001-i1", {"results": results, "settings": {"finetune": {"name": protocol}}})
     return run
 
 
@@ -67,8 +67,12 @@ def test_compare_json_means_and_cis_by_hand(tmp_path: Path) -> None:
     assert s10["final_best"] == pytest.approx({"mean": 0.325, "ci95": 0.3176551, "n": 2}, abs=1e-6)
     # learngene 5-shot: 0.7, 0.9, 0.95: mean 0.85, se 0.0763763 -> 0.3286205; scratch: all 0.5, ci 0
     lg, sc = s5["evaluation"]
-    assert lg == pytest.approx({"method": "learngene", "shots": 5, "steps": 0, "mean": 0.85, "ci95": 0.3286205,
-                                "n": 3}, abs=1e-6)
+    per_run = lg.pop("per_run")
+    assert lg == pytest.approx({"method": "learngene", "protocol": "default", "shots": 5, "steps": 0, "mean": 0.85,
+                                "ci95": 0.3286205, "n": 3}, abs=1e-6)
+    # each seed's own result, with the CI over its episodes
+    assert [(r["run"], r["mean"], r["ci95"]) for r in per_run] == [
+        ("w5-s0", 0.7, 0.01), ("w5-s1", 0.9, 0.01), ("w5-s2", 0.95, 0.01)]
     assert sc["method"] == "scratch" and sc["mean"] == pytest.approx(0.5) and sc["ci95"] == pytest.approx(0.0)
     assert s10["evaluation"] == []
 
@@ -88,3 +92,24 @@ def test_compare_bad_targets(tmp_path: Path) -> None:
                            (tmp_path / "x", "neither a run directory nor a sweep folder")):
         result = runner.invoke(app, ["compare", str(target)])
         assert result.exit_code == 2 and needle in result.output and result.output.count("\n") == 1
+
+
+def test_compare_keeps_each_protocol_apart(tmp_path: Path) -> None:
+    """A run evaluated under both fine-tuning protocols: two files, two cells per (method, shots, steps)."""
+    runs = [fake_run(tmp_path, f"s{s}", [f"run.seed={s}"], [(0.5, 0.4)], {("learngene", 5, 100): 0.6 + s / 10})
+            for s in range(2)]
+    for s, run in enumerate(runs):
+        results = [{"method": "learngene", "shots": 5, "steps": 100, "mean": 0.3 + s / 10, "ci95": 0.02,
+                    "episodes": 10}]
+        write_evaluation(run, "best-g0001-i1", {"results": results, "settings": {"finetune": {"name": "plain"}}})
+    assert sorted(p.name for p in (runs[0] / "evaluations").iterdir()) == [
+        "best-g0001-i1.json", "best-g0001-i1.plain.json"]
+    out = json.loads(runner.invoke(app, ["compare", *map(str, runs), "--json"]).output)
+    (setting,) = out["settings"]
+    cells = {c["protocol"]: c for c in setting["evaluation"]}
+    assert cells["default"]["mean"] == pytest.approx(0.65) and cells["plain"]["mean"] == pytest.approx(0.35)
+    assert [r["ci95"] for r in cells["plain"]["per_run"]] == [0.02, 0.02]
+    text = runner.invoke(app, ["compare", *map(str, runs)], env={"COLUMNS": "250"}).output
+    assert "plain" in text
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["compare", *map(str, runs), "--csv"]).output)))
+    assert sorted(r["protocol"] for r in rows if r["measure"] == "evaluation") == ["default", "plain"]

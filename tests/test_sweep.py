@@ -229,3 +229,70 @@ def test_sweep_evaluates_each_finished_run(tmp: Path) -> None:
     code, out = cli("compare", sweep, "--json")
     evaluation = json.loads(out)["settings"][0]["evaluation"]
     assert {e["method"] for e in evaluation} == {"learngene", "scratch"} and all(e["n"] == 1 for e in evaluation)
+
+
+def test_variants_cross_the_grid_and_name_the_setting(tmp: Path) -> None:
+    """[variants]: named sets of overrides, crossed with the grid and the seeds; each point is the run launched
+    alone with the variant's keys set."""
+    text = sweep_toml(grid='"task.ways" = [2, 3]') + (
+        '[variants]\nplain = {}\nlineage = { "evolution.lineage_decay" = 0.5 }\n'
+        'both = { "mutation.crossover" = 0.5, "lifetime.lr" = 0.1 }\n')
+    (tmp / "s.toml").write_text(text)
+    p = plan(tmp / "s.toml")
+    assert len(p.points) == 3 * 2 * 3
+    assert [pt.name for pt in p.points][:4] == ["00-plain-ways2-seed0", "01-plain-ways2-seed1", "02-plain-ways2-seed2",
+                                                "03-plain-ways3-seed0"]
+    both = next(pt for pt in p.points if pt.variant == "both")
+    assert both.label() == "variant=both, task.ways=2, run.seed=0"
+    for pt in p.points:
+        sets = [f"{k}={json.dumps(v)}" for k, v in {**TINY, **pt.overrides}.items()]
+        assert pt.config == load_config(BASE, sets).to_dict(), pt.name
+    assert both.config["mutation"]["crossover"] == 0.5 and both.config["lifetime"]["lr"] == 0.1
+
+
+@pytest.mark.parametrize("extra,needle", [
+    ('[variants]\nx = { "run.seed" = 1 }', "variants.x: run.seed comes from seeds"),
+    ('[variants]\nx = { "task.ways" = 4 }', "variants.x: task.ways is also in grid"),
+    ('[variants]\n"a b" = {}', "a variant's name may hold"),
+    ('[variants]\nx = { "lifetime.lr" = -1 }', "point 0-x-ways2-seed0 (variant=x, task.ways=2, run.seed=0): lifetime.lr:"),
+    ('[[evaluate]]\nepisodes = 2\n[[evaluate]]\nepisodes = 3', "two evaluations with the same protocol"),
+    ('[[evaluate]]\nprotocol = "fancy"', "evaluate.0.protocol"),
+])
+def test_bad_variants_and_evaluations_are_one_line(tmp: Path, extra: str, needle: str) -> None:
+    (tmp / "s.toml").write_text(sweep_toml(grid='"task.ways" = [2, 3]') + extra + "\n")
+    code, out = cli("sweep", tmp / "s.toml", "--runs-dir", tmp / "runs")
+    assert code == 2 and out.startswith("error: ") and out.strip().count("\n") == 0, out
+    assert needle in out, out
+    assert not (tmp / "runs").exists()
+
+
+@pytest.mark.slow
+def test_sweep_evaluates_each_protocol_and_computes_baselines_once(tmp: Path) -> None:
+    """[[evaluate]] twice (default and plain protocol) on a sweep with two variants: every run gets both files;
+    scratch, the same network in every run, is computed by the first evaluation of each protocol and taken from
+    the sweep's cache by the others, with the same numbers."""
+    text = sweep_toml(name="pv", grid="", sets={"evolution.generations": 1}, max_parallel=1).replace(
+        "seeds = [0, 1, 2]", "seeds = [0]")
+    text += '[variants]\na = {}\nb = { "lifetime.lr" = 0.1 }\n'
+    common = 'episodes = 2\nshots = [1]\nways = 2\nqueries = 2\nmethods = ["learngene", "scratch"]\n'
+    text += f"[[evaluate]]\n{common}steps = [0, 2]\n[[evaluate]]\nprotocol = \"plain\"\n{common}steps = [2]\n"
+    (tmp / "s.toml").write_text(text)
+    code, out = cli("sweep", tmp / "s.toml", "--runs-dir", tmp / "runs")
+    sweep = tmp / "runs" / "pv"
+    assert code == 0 and read_manifest(sweep)["state"] == "finished", out
+    cached = {}
+    for run in ("0-a-seed0", "1-b-seed0"):
+        files = sorted(p.name for p in (sweep / run / "evaluations").glob("*.json"))
+        assert len(files) == 2 and sum(f.endswith(".plain.json") for f in files) == 1, files
+        for f in files:
+            data = json.loads((sweep / run / "evaluations" / f).read_text())
+            cached[(run, f.endswith(".plain.json"))] = data["settings"].get("cached", [])
+            scratch = [(r["shots"], r["steps"], r["mean"]) for r in data["results"] if r["method"] == "scratch"]
+            cached[(run, f.endswith(".plain.json"), "scratch")] = scratch
+    assert cached[("0-a-seed0", False)] == [] and cached[("1-b-seed0", False)] == ["scratch"]
+    assert cached[("1-b-seed0", True)] == ["scratch"]
+    assert cached[("0-a-seed0", False, "scratch")] == cached[("1-b-seed0", False, "scratch")]
+    result = json.loads(cli("compare", sweep, "--json")[1])
+    assert [s["overrides"] for s in result["settings"]] == [{"variant": "a"}, {"variant": "b"}]
+    protocols = {(c["method"], c["protocol"], c["steps"]) for c in result["settings"][0]["evaluation"]}
+    assert ("learngene", "plain", 2) in protocols and ("scratch", "default", 0) in protocols

@@ -133,6 +133,9 @@ def evaluate(
         show_default=False)] = None,
     precision: Annotated[Literal["fp32", "bf16"], typer.Option(
         "--precision", help="fp32, or bf16 (autocast, fp32 weights; faster on a GPU).")] = "fp32",
+    cache_dir: Annotated[Path | None, typer.Option(
+        "--cache-dir", help="Reuse results of methods already evaluated on the same inputs and settings (a sweep's "
+        "baselines: computed once), and store new ones here.", show_default=False)] = None,
 ) -> None:
     """Few-shot evaluation of a learngene's descendants against scratch, pretrained, its random and
     top-|gamma| circuits (random-20%, top-20%) and gen-0."""
@@ -167,7 +170,16 @@ def evaluate(
                             seed=seed, metric=metric, arch=arch, width_scale=width_scale, extra_layers=extra_layers,
                             nongene_init=nongene_init or cfg_ln.get("nongene_init", "random"),
                             nongene_scale=cfg_ln.get("nongene_scale", 0.1), finetune=ft, precision=precision)
-    report = _evaluate(ds, settings, wanted, gene, g0, pre, device=dev, batch_episodes=batch_episodes)
+    cache = None
+    if cache_dir is not None:
+        from dataclasses import asdict
+
+        from engine import __version__
+        from engine.fewshot.cache import ResultCache, dataset_identity
+
+        cache = ResultCache(cache_dir, settings=asdict(settings), data=dataset_identity(dcfg.dataset, dcfg.root),
+                            version=__version__, gene=gene, gen0=g0, pretrained=pre)
+    report = _evaluate(ds, settings, wanted, gene, g0, pre, device=dev, batch_episodes=batch_episodes, cache=cache)
     report["settings"].update(learngene=str(lg_path), dataset=dcfg.dataset, root=dcfg.root, arch_gene=gene.arch,
                               fraction=gene.fraction, pretrained=str(pretrained) if pretrained else None,
                               gen0=str(gen0) if g0 is not None else None, device=str(dev))
@@ -208,8 +220,10 @@ def _load_inputs(lg_path: Path, gen0: Path | None, pretrained: Path | None) -> t
 
 
 def _evaluate(ds: Any, settings: Any, wanted: list[str], gene: Any, g0: Any, pre: Any, *, device: Any,
-              batch_episodes: int | None) -> dict[str, Any]:
-    """Run the episodes of every method that can be built, with a progress bar; returns the report."""
+              batch_episodes: int | None, cache: Any = None) -> dict[str, Any]:
+    """Run the episodes of every method that can be built, with a progress bar; returns the report. With a
+    ``cache`` (:class:`engine.fewshot.cache.ResultCache`), methods already computed on the same inputs are
+    taken from it and the others stored in it."""
     from rich.progress import Progress
 
     from engine.fewshot.evaluate import builders
@@ -232,10 +246,25 @@ def _evaluate(ds: Any, settings: Any, wanted: list[str], gene: Any, g0: Any, pre
         def progress(label: str, done: int, total: int) -> None:
             bar.update(task, description=label, completed=done, total=total)
 
+        hits = {m: rows for m in chosen if cache is not None and (rows := cache.get(m)) is not None}
+        if hits:
+            console.print(f"from the cache: {', '.join(hits)}")
+        todo = {m: b for m, b in chosen.items() if m not in hits}
         try:
-            return run_eval(ds, settings, chosen, progress=progress, device=device, batch_episodes=batch_episodes)
+            report = run_eval(ds, settings, todo, progress=progress, device=device, batch_episodes=batch_episodes)
         except ValueError as err:
             raise fail(f"error: {err}") from None
+    if cache is not None:
+        for m in todo:
+            cache.put(m, [r for r in report["results"] if r["method"] == m])
+    if hits:  # the report as if every method had run: shots, then methods in their order, then steps
+        order = list(chosen)
+        rows = report["results"] + [r for rows in hits.values() for r in rows]
+        report["results"] = sorted(rows, key=lambda r: (settings.shots.index(r["shots"]), order.index(r["method"]),
+                                                         r["steps"]))
+        report["settings"]["methods"] = order
+        report["settings"]["cached"] = list(hits)
+    return report
 
 
 def _write_report(report: dict[str, Any], learngene: Path, lg_path: Path, json_out: Path | None) -> None:

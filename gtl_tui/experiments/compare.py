@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from engine import events as ev
+from gtl_tui.evaluations import report_protocol
 from gtl_tui.experiments.sweep import CONFIG_FILE, EVAL_DIR, is_sweep_dir, read_manifest, sweep_runs
 from gtl_tui.experiments.sweepfile import SEED_KEY, SweepError
 
 IGNORED = {SEED_KEY, "name"}
+VARIANT_KEY = "variant"
 
 
 # --------------------------------------------------------------------------------------------- statistics
@@ -109,9 +111,11 @@ class RunRecord:
     config: dict[str, Any]  # flattened: "section.key" -> value
     history: dict[int, ev.GenerationCompleted]  # the last record of each generation (a resumed one is re-run)
     events: list[ev.Event] = field(repr=False, default_factory=list)
-    evaluation: dict[str, Any] | None = None  # the newest evaluations/*.json
+    evaluation: dict[str, Any] | None = None  # the newest evaluations/*.json of the default protocol
     grid_keys: list[str] = field(default_factory=list)  # the sweep's grid keys, when it belongs to one
     sweep: str | None = None
+    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)  # protocol -> its newest evaluation
+    variant: str | None = None  # the sweep variant's name, when it belongs to one
 
     @property
     def name(self) -> str:
@@ -132,28 +136,37 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def newest_evaluation(run: Path) -> dict[str, Any] | None:
+def newest_evaluations(run: Path) -> dict[str, dict[str, Any]]:
+    """Each fine-tuning protocol's newest readable ``evaluations/*.json`` of the run: ``{protocol: result}``."""
     d = run / EVAL_DIR
     files = sorted((p for p in d.glob("*.json") if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime) \
         if d.is_dir() else []
+    out: dict[str, dict[str, Any]] = {}
     for p in reversed(files):
         try:
             data = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and isinstance(data.get("results"), list):
-            return data
-    return None
+            out.setdefault(report_protocol(data), data)
+    return out
 
 
-def read_record(run: Path, grid_keys: list[str] | None = None, sweep: str | None = None) -> RunRecord:
+def newest_evaluation(run: Path, protocol: str = "default") -> dict[str, Any] | None:
+    return newest_evaluations(run).get(protocol)
+
+
+def read_record(run: Path, grid_keys: list[str] | None = None, sweep: str | None = None,
+                variant: str | None = None) -> RunRecord:
     try:
         config = flatten(tomllib.loads((run / CONFIG_FILE).read_text()))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SweepError(f"{run}: not a readable run directory ({type(err).__name__})") from None
     events = ev.read_events(run / ev.EVENTS_FILE)[0]
     history = {e.generation: e for e in events if isinstance(e, ev.GenerationCompleted)}
-    return RunRecord(run, config, history, events, newest_evaluation(run), list(grid_keys or []), sweep)
+    evals = newest_evaluations(run)
+    return RunRecord(run, config, history, events, evals.get("default"), list(grid_keys or []), sweep, evals,
+                     variant)
 
 
 def load_records(targets: list[Path]) -> list[RunRecord]:
@@ -166,8 +179,10 @@ def load_records(targets: list[Path]) -> list[RunRecord]:
     for t in targets:
         t = t.expanduser()
         if is_sweep_dir(t):
-            grid = list(read_manifest(t).get("grid") or {})
-            records += [read_record(r, grid, t.name) for r in sweep_runs(t)]
+            manifest = read_manifest(t)
+            grid = list(manifest.get("grid") or {})
+            variant_of = {p["name"]: p.get("variant") for p in manifest["points"]}
+            records += [read_record(r, grid, t.name, variant_of.get(r.name)) for r in sweep_runs(t)]
         elif (t / CONFIG_FILE).is_file():
             records.append(read_record(t))
         elif t.exists():
@@ -180,15 +195,27 @@ def load_records(targets: list[Path]) -> list[RunRecord]:
 
 
 def setting_keys(records: list[RunRecord]) -> list[str]:
-    """The keys that tell the runs' settings apart: those whose values differ, plus the sweeps' grid keys."""
+    """The keys that tell the runs' settings apart: those whose values differ, plus the sweeps' grid keys; a
+    sweep's variants by their name (``variant``) instead of the config keys they set."""
     keys: dict[str, None] = {}
+    if any(r.variant is not None for r in records):
+        keys[VARIANT_KEY] = None
     for r in records:
         keys.update(dict.fromkeys(r.grid_keys))
     all_keys = dict.fromkeys(k for r in records for k in r.config)
     for k in all_keys:
         if k not in IGNORED and len({json.dumps(r.config.get(k), sort_keys=True) for r in records}) > 1:
             keys[k] = None
-    return [k for k in keys if k not in IGNORED]
+    return [k for k in keys if k not in IGNORED and (k == VARIANT_KEY or k not in variant_keys(records))]
+
+
+def variant_keys(records: list[RunRecord]) -> set[str]:
+    """The config keys set by the variants of the records' sweeps."""
+    out: set[str] = set()
+    for sweep_path in {r.path.parent for r in records if r.variant is not None}:
+        for ov in (read_manifest(sweep_path).get("variants") or {}).values():
+            out.update(ov)
+    return out
 
 
 @dataclass
@@ -201,7 +228,7 @@ def group(records: list[RunRecord]) -> list[Setting]:
     keys = setting_keys(records)
     groups: dict[str, Setting] = {}
     for r in records:
-        ov = {k: r.config.get(k) for k in keys}
+        ov = {k: r.variant if k == VARIANT_KEY else r.config.get(k) for k in keys}
         groups.setdefault(json.dumps(ov, sort_keys=True), Setting(ov, [])).runs.append(r)
     return list(groups.values())
 
@@ -211,21 +238,28 @@ def compare(records: list[RunRecord]) -> dict[str, Any]:
     out = []
     for s in group(records):
         finals = [r.final for r in s.runs if r.final is not None]
-        cells: dict[tuple[str, int, int], list[float]] = {}
+        cells: dict[tuple[str, str, int, int], list[tuple[str, float, float | None]]] = {}
         for r in s.runs:
-            for res in (r.evaluation or {}).get("results", []):
-                try:
-                    key = (str(res["method"]), int(res["shots"]), int(res["steps"]))
-                    cells.setdefault(key, []).append(float(res["mean"]))
-                except (KeyError, TypeError, ValueError):
-                    continue
+            for protocol, evaluation in r.evaluations.items():
+                for res in evaluation.get("results", []):
+                    try:
+                        key = (str(res["method"]), protocol, int(res["shots"]), int(res["steps"]))
+                        ci = res.get("ci95")
+                        cells.setdefault(key, []).append(
+                            (r.name, float(res["mean"]), float(ci) if ci is not None else None))
+                    except (KeyError, TypeError, ValueError):
+                        continue
         out.append({
             "overrides": s.overrides,
             "runs": [str(r.path) for r in s.runs],
             "final_best": mean_ci([f.best for f in finals]),
             "final_mean": mean_ci([f.mean for f in finals]),
-            "evaluation": [{"method": m, "shots": sh, "steps": st, **mean_ci(v)}
-                           for (m, sh, st), v in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0]))],
+            # per cell: mean ± 95% CI over the setting's runs (seeds), and each run's own result with the CI
+            # over its episodes
+            "evaluation": [{"method": m, "protocol": pr, "shots": sh, "steps": st, **mean_ci([x[1] for x in v]),
+                            "per_run": [{"run": name, "mean": mean, "ci95": ci} for name, mean, ci in v]}
+                           for (m, pr, sh, st), v in sorted(cells.items(), key=lambda kv: (
+                               kv[0][1] != "default", kv[0][1], kv[0][2], kv[0][3], kv[0][0]))],
         })
     return {"settings": out}
 
@@ -238,6 +272,11 @@ def _fmt(cell: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
     return m if cell["ci95"] is None else f"{m} ± {scale * cell['ci95']:.{digits}f}"
 
 
+def cell_key(c: dict[str, Any]) -> tuple[str, str, int, int]:
+    """An evaluation cell's identity: method, fine-tuning protocol, shots, steps."""
+    return c["method"], c.get("protocol", "default"), c["shots"], c["steps"]
+
+
 def label(overrides: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(same config)"
 
@@ -247,31 +286,31 @@ def to_csv(result: dict[str, Any]) -> str:
     keys = list(dict.fromkeys(k for s in result["settings"] for k in s["overrides"]))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([*keys, "measure", "method", "shots", "steps", "n", "mean", "ci95"])
+    w.writerow([*keys, "measure", "method", "protocol", "shots", "steps", "n", "mean", "ci95"])
     for s in result["settings"]:
         ov = [s["overrides"].get(k) for k in keys]
         for measure in ("final_best", "final_mean"):
             c = s[measure]
-            w.writerow([*ov, measure, "", "", "", c["n"], c["mean"], c["ci95"]])
+            w.writerow([*ov, measure, "", "", "", "", c["n"], c["mean"], c["ci95"]])
         for c in s["evaluation"]:
-            w.writerow([*ov, "evaluation", c["method"], c["shots"], c["steps"], c["n"], c["mean"], c["ci95"]])
+            w.writerow([*ov, "evaluation", c["method"], c.get("protocol", "default"), c["shots"], c["steps"], c["n"],
+                        c["mean"], c["ci95"]])
     return buf.getvalue()
 
 
 def table(result: dict[str, Any]) -> Any:
     from rich.table import Table
 
-    cols = list(dict.fromkeys((c["method"], c["shots"], c["steps"]) for s in result["settings"]
-                              for c in s["evaluation"]))
+    cols = list(dict.fromkeys(cell_key(c) for s in result["settings"] for c in s["evaluation"]))
     t = Table(title="mean ± 95% CI over seeds (evaluations: accuracy, %)", header_style="bold")
     t.add_column("setting")
     t.add_column("seeds", justify="right")
     t.add_column("final best", justify="right")
     t.add_column("final mean", justify="right")
-    for m, sh, st in cols:
-        t.add_column(f"{m}\n{sh}-shot {st} steps", justify="right")
+    for m, pr, sh, st in cols:
+        t.add_column(f"{m}\n{sh}-shot {st} steps" + ("" if pr == "default" else f"\n{pr}"), justify="right")
     for s in result["settings"]:
-        ev_cells = {(c["method"], c["shots"], c["steps"]): c for c in s["evaluation"]}
+        ev_cells = {cell_key(c): c for c in s["evaluation"]}
         t.add_row(label(s["overrides"]), str(len(s["runs"])), _fmt(s["final_best"]), _fmt(s["final_mean"]),
                   *(_fmt(ev_cells[c], 100, 1) if c in ev_cells else "-" for c in cols))
     return t

@@ -28,7 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from engine import events as ev
-from gtl_tui.experiments.compare import RunRecord, compare, group, label, load_records, mean_ci, to_csv
+from gtl_tui.experiments.compare import (
+    RunRecord,
+    cell_key,
+    compare,
+    group,
+    label,
+    load_records,
+    mean_ci,
+    to_csv,
+)
 from gtl_tui.experiments.sweep import SWEEP_TOML, is_sweep_dir
 from gtl_tui.experiments.sweepfile import SweepError
 
@@ -221,12 +230,12 @@ def evaluation_figure(plt: Any, records: list[RunRecord], comparison: dict[str, 
     for s in comparison["settings"]:
         for c in s["evaluation"]:
             ci = c["ci95"]
-            if single:  # one run: the CI over its episodes, from its evaluation file
-                res = next(x for x in records[0].evaluation["results"] if (x["method"], x["shots"], x["steps"])
-                           == (c["method"], c["shots"], c["steps"]))
-                ci = res.get("ci95")
+            if single:  # one run: the CI over its episodes (per_run holds it, from its evaluation file)
+                ci = c["per_run"][0]["ci95"] if c.get("per_run") else None
             series = c["method"] if len(comparison["settings"]) == 1 else f"{c['method']} {label(s['overrides'])}"
-            bars.append((f"{c['shots']}-shot, {c['steps']} steps", series, c["mean"], ci or 0.0))
+            protocol = c.get("protocol", "default")
+            bars.append((f"{c['shots']}-shot, {c['steps']} steps" + ("" if protocol == "default" else f", {protocol}"),
+                         series, c["mean"], ci or 0.0))
     if not bars:
         return False
     cells = list(dict.fromkeys(b[0] for b in bars))
@@ -268,12 +277,12 @@ def _cell(c: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
 
 
 def comparison_html(comparison: dict[str, Any]) -> str:
-    cols = list(dict.fromkeys((c["method"], c["shots"], c["steps"]) for s in comparison["settings"]
-                              for c in s["evaluation"]))
-    head = "".join(f"<th>{html.escape(m)}<br>{sh}-shot, {st} steps</th>" for m, sh, st in cols)
+    cols = list(dict.fromkeys(cell_key(c) for s in comparison["settings"] for c in s["evaluation"]))
+    head = "".join(f"<th>{html.escape(m)}<br>{sh}-shot, {st} steps" + ("" if pr == "default" else f"<br>{pr}")
+                   + "</th>" for m, pr, sh, st in cols)
     rows = []
     for s in comparison["settings"]:
-        cells = {(c["method"], c["shots"], c["steps"]): c for c in s["evaluation"]}
+        cells = {cell_key(c): c for c in s["evaluation"]}
         rows.append(f"<tr><td class=l>{html.escape(label(s['overrides']))}</td><td>{len(s['runs'])}</td>"
                     f"<td>{_cell(s['final_best'])}</td><td>{_cell(s['final_mean'])}</td>"
                     + "".join(f"<td>{_cell(cells[c], 100, 1) if c in cells else '-'}</td>" for c in cols) + "</tr>")

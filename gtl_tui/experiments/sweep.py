@@ -39,6 +39,7 @@ from typing import Any
 
 from engine.atomic import write_atomic
 from engine.rundir import RunDirError, lock_pid_file, pid_file_holder
+from gtl_tui.evaluations import file_protocol
 from gtl_tui.experiments.sweepfile import Plan, SweepError
 from gtl_tui.runs import LIVE_STATES, read_run
 
@@ -49,6 +50,7 @@ SWEEP_LOG = "sweep.log"
 EVAL_LOG = "evaluate.log"
 CONFIG_FILE = "config.toml"
 EVAL_DIR = "evaluations"
+EVAL_CACHE = "eval-cache"  # results shared by the runs' evaluations (engine/fewshot/cache.py): baselines run once
 POLL_S = 0.5
 START_TIMEOUT_S = 30.0
 
@@ -127,10 +129,10 @@ def create_sweep(plan: Plan, runs_dir: str | Path) -> Path:
     spec = plan.spec
     manifest = {
         "version": 1, "name": spec.name, "source": str(plan.source.absolute()), "base": str(plan.base.absolute()),
-        "set": plan.fixed, "grid": spec.grid, "seeds": spec.seeds,
+        "set": plan.fixed, "grid": spec.grid, "variants": spec.variants, "seeds": spec.seeds,
         "max_parallel": spec.max_parallel or default_parallel(plan),
-        "evaluate": spec.evaluate.model_dump(exclude_none=True) if spec.evaluate else None,
-        "evaluate_args": spec.evaluate.cli_args() if spec.evaluate else None,
+        "evaluate": [e.model_dump(exclude_none=True) for e in spec.evaluate] or None,
+        "evaluate_args": [e.cli_args() for e in spec.evaluate] or None,
         "state": "created", "pid": None, "created": round(time.time(), 3),
         "points": [{**asdict(p), "overrides": p.overrides, "state": "pending"} for p in plan.points],
     }
@@ -177,9 +179,21 @@ def launch(sweep_dir: str | Path, timeout: float = START_TIMEOUT_S) -> int:
 
 
 # --------------------------------------------------------------------------------------------- states
-def has_evaluation(run_dir: Path) -> bool:
+def has_evaluation(run_dir: Path, protocol: str = "default") -> bool:
+    """Whether the run has an evaluation file of ``protocol`` (``<learngene>[.<protocol>].json``)."""
     d = run_dir / EVAL_DIR
-    return d.is_dir() and any(p.suffix == ".json" and not p.name.startswith(".") for p in d.iterdir())
+    return d.is_dir() and any(not p.name.startswith(".") and file_protocol(p.name) == protocol for p in d.iterdir())
+
+
+def eval_protocol(args: list[str]) -> str:
+    """The ``--protocol`` of one evaluation's arguments (``default`` when absent)."""
+    return args[args.index("--protocol") + 1] if "--protocol" in args[:-1] else "default"
+
+
+def eval_arg_lists(manifest: dict[str, Any]) -> list[list[str]]:
+    """The evaluations of a manifest, one argument list each (a version-1 manifest holds a single list)."""
+    args = manifest.get("evaluate_args") or []
+    return [args] if args and all(isinstance(a, str) for a in args) else list(args)
 
 
 def point_state(sweep_dir: Path, point: dict[str, Any], query: bool = True) -> str:
@@ -216,7 +230,7 @@ class SweepProcess:
         self.manifest = read_manifest(sweep_dir)
         self.points: list[dict[str, Any]] = self.manifest["points"]
         self.max_parallel = int(self.manifest.get("max_parallel") or 1)
-        self.eval_args: list[str] | None = self.manifest.get("evaluate_args")
+        self.eval_args = eval_arg_lists(self.manifest)  # one argument list per evaluation, run in this order
         self.stopping = False
         self.started: set[str] = set()  # points this process started (never restarted by it)
         self.evals: dict[str, subprocess.Popen[bytes]] = {}
@@ -249,14 +263,20 @@ class SweepProcess:
             return
         point["state"], point["pid"] = "starting", pid
 
+    def evals_left(self, run: Path) -> list[list[str]]:
+        """The evaluations whose result file the run lacks, in the sweep file's order."""
+        return [a for a in self.eval_args if not has_evaluation(run, eval_protocol(a))]
+
     def start_eval(self, point: dict[str, Any]) -> None:
         from gtl_tui.background import _engine_env
 
         run = self.dir / point["name"]
+        args = self.evals_left(run)[0]
         self.eval_tried.add(point["name"])
-        _log(f"{point['name']}: evaluating")
+        _log(f"{point['name']}: evaluating ({eval_protocol(args)} protocol)")
         with open(run / EVAL_LOG, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "gtl_tui.cli", "evaluate", str(run), *self.eval_args],
+            cache = [] if "--cache-dir" in args else ["--cache-dir", str(self.dir / EVAL_CACHE)]
+            proc = subprocess.Popen([sys.executable, "-m", "gtl_tui.cli", "evaluate", str(run), *args, *cache],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, cwd=run, env=_engine_env(), close_fds=True)
         self.evals[point["name"]] = proc
@@ -273,6 +293,8 @@ class SweepProcess:
                 if proc.returncode != 0:
                     point["eval_error"] = f"evaluate exited with code {proc.returncode} (see {EVAL_LOG})"
                     _log(f"{name}: {point['eval_error']}")
+                elif self.evals_left(self.dir / name):
+                    self.eval_tried.discard(name)  # the next evaluation of this run
         states = {p["name"]: point_state(self.dir, p) for p in self.points}
         for p in self.points:
             state = states[p["name"]]
@@ -280,7 +302,7 @@ class SweepProcess:
                 run = self.dir / p["name"]
                 if p["name"] in self.evals or _eval_alive(p.get("eval_pid"), run):
                     state = "evaluating"
-                elif has_evaluation(run):
+                elif not self.evals_left(run):
                     state = "evaluated"
             if state != p["state"]:
                 _log(f"{p['name']}: {state}")

@@ -14,6 +14,17 @@ episodes = 40
 shots = [1, 5]
 ```
 
+``[[evaluate]]`` (an array of tables) evaluates each run once per table, each with its own ``protocol``
+(``default`` writes ``evaluations/<learngene>.json``, ``plain`` ``evaluations/<learngene>.plain.json``).
+``[variants]`` names settings that differ in several keys at once (levers, say) and crosses them with the grid::
+
+    [variants]
+    default = {}
+    lineage = { "evolution.lineage_decay" = 0.5 }
+    crossover = { "mutation.crossover" = 0.5, "evolution.population" = 10 }
+
+A variant's keys override ``[set]``; a key may not be both in a variant and in the grid.
+
 :func:`plan` resolves and validates every point's config before anything is created: a bad key or value
 anywhere raises :class:`SweepError` with one line naming the point and the field. A point's config is built
 exactly as ``gtl-tui run BASE --set ...`` builds it (same name, same hash), so a sweep's run equals that run
@@ -54,11 +65,13 @@ class EvaluateSpec(BaseModel):
     arch: str | None = None
     width_scale: float = Field(1.0, gt=0)
     extra_layers: int = Field(0, ge=0)
-    lr: float = Field(1e-3, gt=0)
-    body_lr_scale: float = Field(0.1, ge=0)
-    optimizer: Literal["adam", "sgd"] = "adam"
-    head_init: Literal["prototype", "random"] = "prototype"
-    bn: Literal["frozen", "train"] = "frozen"
+    protocol: Literal["default", "plain"] = "default"
+    # None: the protocol's own value (default: lr 1e-3, body 0.1x, adam, prototype head, BatchNorm frozen)
+    lr: float | None = Field(None, gt=0)
+    body_lr_scale: float | None = Field(None, ge=0)
+    optimizer: Literal["adam", "sgd"] | None = None
+    head_init: Literal["prototype", "random"] | None = None
+    bn: Literal["frozen", "train"] | None = None
     metric: Literal["euclidean", "cosine"] = "euclidean"
     threads: int = Field(0, ge=0)
 
@@ -98,7 +111,38 @@ class SweepFile(BaseModel):
     max_parallel: int | None = Field(None, ge=1)
     fixed: dict[str, Any] = Field(default_factory=dict, alias="set")
     grid: dict[str, list[Any]] = Field(default_factory=dict)
-    evaluate: EvaluateSpec | None = None
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    evaluate: list[EvaluateSpec] = Field(default_factory=list)
+
+    @field_validator("evaluate", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v  # [evaluate] or [[evaluate]]
+
+    @field_validator("evaluate")
+    @classmethod
+    def _one_per_protocol(cls, v: list[EvaluateSpec]) -> list[EvaluateSpec]:
+        protocols = [e.protocol for e in v]
+        if len(set(protocols)) != len(protocols):
+            raise ValueError("two evaluations with the same protocol (each writes evaluations/<learngene>"
+                             "[.<protocol>].json): give each [[evaluate]] its own protocol")
+        return v
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _flatten_variants(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        return {name: _flatten(ov, stop=lambda x: not isinstance(x, dict)) if isinstance(ov, dict) else ov
+                for name, ov in v.items()}
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in v:
+            if not re.fullmatch(NAME_RE, name):
+                raise ValueError(f"{name!r}: a variant's name may hold letters, digits, '.', '_' and '-' only")
+        return v
 
     @field_validator("fixed", mode="before")
     @classmethod
@@ -135,6 +179,12 @@ class SweepFile(BaseModel):
         both = set(self.fixed) & set(self.grid)
         if both:
             raise ValueError(f"{sorted(both)[0]}: is both in set and in grid")
+        for name, ov in self.variants.items():
+            if SEED_KEY in ov:
+                raise ValueError(f"variants.{name}: {SEED_KEY} comes from seeds; list the seeds there")
+            clash = set(ov) & set(self.grid)
+            if clash:
+                raise ValueError(f"variants.{name}: {sorted(clash)[0]} is also in grid")
         return self
 
 
@@ -159,13 +209,16 @@ class Point:
     setting: dict[str, Any]  # the grid's values for this point
     seed: int
     config: dict[str, Any] = field(repr=False, default_factory=dict)  # resolved, as written to config.toml
+    variant: str | None = None  # the variant's name, when the sweep file has [variants]
+    variant_set: dict[str, Any] = field(default_factory=dict)  # that variant's overrides
 
     @property
     def overrides(self) -> dict[str, Any]:
-        return {**self.setting, SEED_KEY: self.seed}
+        return {**self.variant_set, **self.setting, SEED_KEY: self.seed}
 
     def label(self) -> str:
-        return ", ".join(f"{k}={_show(v)}" for k, v in self.overrides.items())
+        head = [f"variant={self.variant}"] if self.variant is not None else []
+        return ", ".join(head + [f"{k}={_show(v)}" for k, v in {**self.setting, SEED_KEY: self.seed}.items()])
 
 
 @dataclass
@@ -187,19 +240,23 @@ def _slug(v: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", _show(v)).strip("_") or "x"
 
 
-def point_names(grid_keys: list[str], combos: list[tuple[Any, ...]], seeds: list[int]) -> list[str]:
-    """Readable run names, e.g. ``ways5-seed0``: the last part of each grid key (the whole key when two share
-    it) then its value; a number in front keeps the points in order and makes any two names differ."""
+def point_names(grid_keys: list[str], combos: list[tuple[Any, ...]], seeds: list[int],
+                variants: list[str] | None = None) -> list[str]:
+    """Readable run names, e.g. ``ways5-seed0`` or ``03-lineage-ways5-seed0``: the variant's name, the last part
+    of each grid key (the whole key when two share it) then its value; a number in front keeps the points in
+    order and makes any two names differ."""
     tails = [k.rsplit(".", 1)[-1] for k in grid_keys]
     labels = [t if tails.count(t) == 1 else k.replace(".", "_") for t, k in zip(tails, grid_keys, strict=True)]
     names = []
-    width = len(str(len(combos) * len(seeds) - 1))
+    heads: list[list[str]] = [[v] for v in variants] if variants else [[]]
+    width = len(str(len(heads) * len(combos) * len(seeds) - 1))
     i = 0
-    for combo in combos:
-        for seed in seeds:
-            parts = [f"{lab}{_slug(v)}" for lab, v in zip(labels, combo, strict=True)] + [f"seed{seed}"]
-            names.append(f"{i:0{width}d}-" + "-".join(parts))
-            i += 1
+    for head in heads:
+        for combo in combos:
+            for seed in seeds:
+                parts = head + [f"{lab}{_slug(v)}" for lab, v in zip(labels, combo, strict=True)] + [f"seed{seed}"]
+                names.append(f"{i:0{width}d}-" + "-".join(parts))
+                i += 1
     return names
 
 
@@ -235,6 +292,8 @@ def read_sweep_file(path: Path) -> SweepFile:
         return SweepFile.model_validate(data)
     except ValidationError as err:
         line = _pydantic_line(err).replace("fixed", "set", 1)
+        if isinstance(data.get("evaluate"), dict):  # one [evaluate] table: no index in its field names
+            line = line.replace("evaluate.0.", "evaluate.", 1)
         raise SweepError(f"{path}: {line}") from None
 
 
@@ -268,21 +327,24 @@ def plan(path: str | Path, sets: list[str] | None = None, default_base: Path | N
         if key == SEED_KEY or key in spec.grid:
             raise SweepError(f"--set {item!r}: {key} is set by the sweep's {'seeds' if key == SEED_KEY else 'grid'}")
         fixed[key] = value
-    if spec.evaluate is not None and spec.evaluate.methods:
-        from engine.fewshot.methods import METHODS
+    for e in spec.evaluate:
+        if e.methods:
+            from engine.fewshot.methods import METHODS
 
-        bad = [m for m in spec.evaluate.methods if m not in METHODS]
-        if bad:
-            raise SweepError(f"{source}: evaluate.methods: unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
-    if spec.evaluate is not None and spec.evaluate.pretrained is not None:
-        pre = (source.parent / spec.evaluate.pretrained).expanduser()
-        spec.evaluate.pretrained = str(pre.absolute())
+            bad = [m for m in e.methods if m not in METHODS]
+            if bad:
+                raise SweepError(f"{source}: evaluate.methods: unknown method {bad[0]!r}; choose from "
+                                 f"{', '.join(METHODS)}")
+        if e.pretrained is not None:
+            e.pretrained = str((source.parent / e.pretrained).expanduser().absolute())
     keys = list(spec.grid)
     combos = list(itertools.product(*(spec.grid[k] for k in keys)))
-    names = point_names(keys, combos, spec.seeds)
+    variants: list[str | None] = list(spec.variants) or [None]
+    names = point_names(keys, combos, spec.seeds, list(spec.variants))
     points: list[Point] = []
-    for combo, seed in itertools.product(combos, spec.seeds):
-        point = Point(len(points), names[len(points)], dict(zip(keys, combo, strict=True)), seed)
+    for variant, combo, seed in itertools.product(variants, combos, spec.seeds):
+        point = Point(len(points), names[len(points)], dict(zip(keys, combo, strict=True)), seed, variant=variant,
+                      variant_set=dict(spec.variants[variant]) if variant is not None else {})
         data = _deep_copy(base_data)
         try:
             for key, value in [*fixed.items(), *point.overrides.items()]:

@@ -193,10 +193,9 @@ class CompareScreen(Screen[None]):
         return t
 
     def evaluations(self) -> Table | Text:
-        from gtl_tui.experiments.compare import label
+        from gtl_tui.experiments.compare import cell_key, label
 
-        cols = list(dict.fromkeys((c["method"], c["shots"], c["steps"]) for s in self.comparison["settings"]
-                                  for c in s["evaluation"]))
+        cols = list(dict.fromkeys(cell_key(c) for s in self.comparison["settings"] for c in s["evaluation"]))
         if not cols:
             return Text("no evaluation yet (gtl-tui evaluate RUN, or [evaluate] in the sweep file)", style="dim")
         t = Table(title="evaluations: accuracy %, mean ± 95% CI over seeds", title_justify="left",
@@ -207,10 +206,11 @@ class CompareScreen(Screen[None]):
         for col in cols:
             cells = []
             for s in self.comparison["settings"]:
-                c = next((x for x in s["evaluation"] if (x["method"], x["shots"], x["steps"]) == col), None)
+                c = next((x for x in s["evaluation"] if cell_key(x) == col), None)
                 cells.append("-" if c is None else f"{100 * c['mean']:.1f}"
                              + (f" ± {100 * c['ci95']:.1f}" if c["ci95"] is not None else ""))
-            t.add_row(f"{col[0]}, {col[1]}-shot, {col[2]} steps", *cells)
+            t.add_row(f"{col[0]}, {col[2]}-shot, {col[3]} steps" + ("" if col[1] == "default" else f", {col[1]}"),
+                      *cells)
         return t
 
 

@@ -111,5 +111,10 @@ def test_compare_keeps_each_protocol_apart(tmp_path: Path) -> None:
     assert [r["ci95"] for r in cells["plain"]["per_run"]] == [0.02, 0.02]
     text = runner.invoke(app, ["compare", *map(str, runs)], env={"COLUMNS": "250"}).output
     assert "plain" in text
+    md = runner.invoke(app, ["compare", *map(str, runs), "--markdown"]).output.splitlines()
+    assert md[0] == "| measure | (same config) (n=2) |" and md[1] == "|---|---:|"
+    # 0.6 and 0.7: se 0.05, t(0.975, 1) = 12.706 -> 0.635
+    assert md[-2:] == ["| learngene, 5-shot, 100 steps | 65.0 ± 63.5 |",
+                       "| learngene, 5-shot, 100 steps (plain) | 35.0 ± 63.5 |"]
     rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["compare", *map(str, runs), "--csv"]).output)))
     assert sorted(r["protocol"] for r in rows if r["measure"] == "evaluation") == ["default", "plain"]

@@ -229,12 +229,14 @@ def compare(
     targets: Annotated[list[Path], typer.Argument(help="Run directories, or a sweep folder.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (one row per setting and measure).")] = False,
+    as_markdown: Annotated[bool, typer.Option("--markdown", help="Print a GitHub table (a column per setting).")
+                           ] = False,
 ) -> None:
     """Group runs by setting (overrides, seeds aside): final best/mean fitness and evaluations, mean ± 95% CI."""
     from gtl_tui.experiments import compare as cmp
 
-    if as_json and as_csv:
-        raise _fail("error: choose one of --json and --csv")
+    if as_json + as_csv + as_markdown > 1:
+        raise _fail("error: choose one of --json, --csv and --markdown")
     try:
         result = cmp.compare(cmp.load_records(targets))
     except SweepError as err:
@@ -243,6 +245,8 @@ def compare(
         typer.echo(json.dumps(result, indent=2))
     elif as_csv:
         typer.echo(cmp.to_csv(result), nl=False)
+    elif as_markdown:
+        typer.echo(cmp.to_markdown(result), nl=False)
     else:
         Console().print(cmp.table(result))
 

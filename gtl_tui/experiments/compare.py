@@ -298,6 +298,25 @@ def to_csv(result: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
+def to_markdown(result: dict[str, Any]) -> str:
+    """A GitHub table: one column per setting, one row per measure (final fitness, then each evaluation cell:
+    accuracy in %), each cell the mean ± 95% CI over the setting's seeds (n in the header)."""
+    settings = result["settings"]
+    head = ["measure", *(f"{label(s['overrides'])} (n={len(s['runs'])})" for s in settings)]
+    rows = [["final best fitness", *(_fmt(s["final_best"]) for s in settings)],
+            ["final mean fitness", *(_fmt(s["final_mean"]) for s in settings)]]
+    cols = list(dict.fromkeys(cell_key(c) for s in settings for c in s["evaluation"]))
+    for key in cols:
+        m, pr, sh, st = key
+        cells = []
+        for s in settings:
+            c = next((x for x in s["evaluation"] if cell_key(x) == key), None)
+            cells.append("-" if c is None else _fmt(c, 100, 1))
+        rows.append([f"{m}, {sh}-shot, {st} steps" + ("" if pr == "default" else f" ({pr})"), *cells])
+    right = "|".join(["---", *("---:" for _ in settings)])
+    return "\n".join(["| " + " | ".join(head) + " |", f"|{right}|", *("| " + " | ".join(r) + " |" for r in rows)]) + "\n"
+
+
 def table(result: dict[str, Any]) -> Any:
     from rich.table import Table
 

@@ -24,6 +24,10 @@ def evaluation_title(ev: Evaluation) -> Text:
     if ev.error is None:
         ways, episodes = s.get("ways"), s.get("episodes")
         bits = [f"{ways}-way" if ways else "", f"{episodes} episodes" if episodes else "", "% ± 95% CI"]
+        finetune = s.get("finetune")
+        protocol = finetune.get("name") if isinstance(finetune, dict) else None
+        if protocol and protocol != "default":
+            bits.append(f"{protocol} fine-tuning")
         init = s.get("nongene_init")
         if init and init != "random":
             bits.append(f"non-gene {init}")

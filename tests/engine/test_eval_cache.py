@@ -46,3 +46,11 @@ def test_put_then_get_and_a_damaged_entry_is_a_miss(tmp_path: Path) -> None:
     assert c.get("scratch") is None
     path.write_text('{"results": [{"method": "learngene"}]}')  # another method's rows under this key
     assert c.get("scratch") is None
+
+
+def test_the_monitor_knows_every_fine_tuning_protocol() -> None:
+    """gtl_tui.evaluations names evaluation files by protocol without importing torch: its list is the engine's."""
+    from engine.fewshot.evaluate import PROTOCOLS
+    from gtl_tui.evaluations import PROTOCOLS as NAMED
+
+    assert NAMED[0] == "default" and set(NAMED) == set(PROTOCOLS)

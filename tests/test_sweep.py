@@ -287,15 +287,19 @@ def test_sweep_places_each_engine_on_the_ray_cluster(tmp: Path, ray_cluster: str
 
     from engine.run.runner import create_run_dir, run_in_dir
 
-    for p in manifest["points"]:  # the same run launched alone (on the same cluster, from this process)
+    for p in manifest["points"]:
         run = sweep / p["name"]
         alone_cfg = load_config(BASE, [f"{k}={json.dumps(v)}" for k, v in {**TINY, **sets, **p["overrides"]}.items()])
         assert load_config(run / "config.toml").hash() == alone_cfg.hash()
+        # the same run launched alone, here with the local backend (1 torch thread, as each Ray worker): the same
+        # history (tests/engine/test_distributed.py), without starting more Ray workers on a small machine
+        alone_cfg.run.backend, alone_cfg.run.address = "local", None
         alone = create_run_dir(alone_cfg, tmp / "alone", p["name"])
         assert run_in_dir(alone).status == "completed"
         assert history(run) == history(alone) and len(history(run)) == 2, p["name"]
 
 
+@pytest.mark.slow
 def test_a_run_dir_the_ray_node_cannot_see_fails_the_point(tmp: Path, ray_cluster: str,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """The Ray task checks that the run directory is visible on its node; the sweep records its one-line error

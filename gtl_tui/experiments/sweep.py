@@ -354,6 +354,8 @@ class SweepProcess:
             mine = rec is not None and rec.get("token") == point.get("ray", {}).get("token")
             if mine and "placement" not in point:
                 point["placement"] = {k: rec[k] for k in ("node", "host", "task", "resources") if k in rec}
+            if mine and rec.get("pid") and state != "pending":
+                return state  # its engine ran and ended; the task returns in a moment
             return "starting" if mine else "queued"
         if name in self.place_failed and state not in LIVE_STATES:
             return "failed"
@@ -420,7 +422,7 @@ class SweepProcess:
         self.manifest["state"] = "running"
         if self.stopping:
             return False
-        waiting = busy or any(p["name"] not in self.started and p["state"] in ("pending", "crashed", "stopped",
+        waiting = busy or self.tasks or any(p["name"] not in self.started and p["state"] in ("pending", "crashed", "stopped",
                                                                                 "failed") for p in self.points)
         waiting = waiting or any(self.eval_args and p["state"] == "finished" and p["name"] not in self.eval_tried
                                  for p in self.points)
@@ -451,7 +453,8 @@ class SweepProcess:
             queued = [p for p in self.points if p["name"] in self.tasks and p["state"] == "queued"]
             for p in queued:
                 p["state"] = point_state(self.dir, p)
-            _log(f"{len(queued)} queued Ray task(s) cancelled; the engines already started go on")
+            _log(f"{len(queued)} queued Ray task(s) cancelled; {len(self.tasks) - len(queued)} placed engine(s) "
+                 "go on without their Ray task (Ray no longer counts their resources)")
         self.manifest["pid"] = None
         write_manifest(self.dir, self.manifest)
         _log(f"sweep {self.manifest['state']}: " + ", ".join(

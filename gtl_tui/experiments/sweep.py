@@ -7,7 +7,7 @@ directory per point, created when the point starts (so ``attach``, ``pause``, ``
 
 The sweep process is detached like an engine (its own session, stdin /dev/null, output in ``sweep.log``): it
 survives a closed terminal or an SSH drop. It holds an exclusive lock on ``sweep.pid``, starts background engines
-(``python -m engine.run.daemon``) up to ``max_parallel`` at once, evaluates each finished run's learngene when the
+(``python -m engine.run.daemon``) up to ``max_parallel`` at once (here, or on a Ray cluster: see below), evaluates each finished run's learngene when the
 file has ``[evaluate]``, and exits when nothing is left to do. It never kills an engine: a killed sweep leaves its
 engines running, and ``gtl-tui sweep --resume`` picks them up. On resume, finished runs stay finished, crashed,
 stopped or failed ones continue from their checkpoints (the engine does that by itself), unstarted ones start.
@@ -15,10 +15,20 @@ stopped or failed ones continue from their checkpoints (the engine does that by 
 SIGTERM stops the sweep process itself (no new runs; the engines go on; ``gtl-tui stop SWEEP`` stops them too).
 While any of its runs is paused, it starts nothing new.
 
-Ray: with ``run.backend = "ray"`` each engine is the driver of its own Ray job and its lifetimes are placed on the
-cluster by Ray with the resources they ask for (``run.ray_cpus_per_worker``, ``run.ray_gpus_per_worker``); the
-sweep then starts every point at once by default when the config names a cluster (``run.address``) and lets Ray
-queue the work. The engine (driver) processes stay on this machine.
+Ray: with ``run.backend = "ray"`` each engine is the driver of its own Ray job and its lifetimes run on Ray
+workers with the resources they ask for (``run.ray_cpus_per_worker``, ``run.ray_gpus_per_worker``). Without a
+cluster (no ``run.address``) each engine starts a private Ray on this machine, one engine at a time by default,
+and the engines run here as above. With a cluster (``run.address``) the engines themselves are placed on the
+cluster (:mod:`gtl_tui.experiments.placement`): the sweep process connects to it as a Ray driver and submits one
+Ray task per point that claims ``run.ray_engine_cpus`` CPUs and ``run.ray_engine_gpus`` GPUs (default 1 and 0);
+Ray queues the tasks it has no room for (``max_parallel`` defaults to every point; the sweep only caps it so
+that the engines' CPUs leave the cluster room for one worker) and runs each on a node of its choice, where the
+task checks that the run directory is visible (a one-line error otherwise, recorded as the point's failure),
+writes ``placement.json`` (node, host, task id, resources granted), starts the ordinary background engine there
+and returns when it exits. The point is ``queued`` until then. The run directories must be on storage every node
+mounts at the same path. A killed or stopped sweep: Ray drops the queued tasks with their driver; engines already
+started go on (nobody's child in Ray) and are found by their lock on ``engine.pid`` on resume. Evaluations run
+on this machine.
 """
 
 from __future__ import annotations

@@ -43,6 +43,12 @@ class RunConfig(_Section):
         "one; 0: CPU only).")
     ray_max_retries: int = Field(3, ge=0, description="Re-runs of an individual whose Ray worker died before the "
                                  "run fails.")
+    ray_engine_cpus: float = Field(
+        1.0, ge=0, description="CPU cores the engine (the Ray driver) claims where a sweep places it on the cluster "
+        "(backend = 'ray' with an address).")
+    ray_engine_gpus: float = Field(
+        0.0, ge=0, description="GPUs the engine claims where a sweep places it on the cluster (its lifetimes claim "
+        "their own: ray_gpus_per_worker).")
     threads: int = Field(0, ge=0, description="CPU threads torch may use (0: torch's default, one per core).")
     compile: bool = Field(False, description="torch.compile the population trainer on CUDA.")
     max_population_chunk: int = Field(0, ge=0, description="Most networks trained together (0: as many as fit).")
@@ -267,6 +273,8 @@ LATER_FIELDS: dict[tuple[str, str], Any] = {
     ("fitness", "critic_shots"): 0,
     ("evolution", "lineage_decay"): 0.0,
     ("mutation", "crossover"): 0.0,
+    ("run", "ray_engine_cpus"): 1.0,
+    ("run", "ray_engine_gpus"): 0.0,
 }
 
 

@@ -296,3 +296,102 @@ def test_sweep_evaluates_each_protocol_and_computes_baselines_once(tmp: Path) ->
     assert [s["overrides"] for s in result["settings"]] == [{"variant": "a"}, {"variant": "b"}]
     protocols = {(c["method"], c["protocol"], c["steps"]) for c in result["settings"][0]["evaluation"]}
     assert ("learngene", "plain", 2) in protocols and ("scratch", "default", 0) in protocols
+
+
+# ------------------------------------------------------------------------------------------------ on a Ray cluster
+@pytest.fixture
+def ray_cluster() -> Iterator[str]:
+    """A real local Ray cluster started in this process (5 CPUs, no GPU, no dashboard); yields its address, which
+    the sweep process and the engines connect to as their ``run.address``."""
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=5, num_gpus=0, include_dashboard=False, logging_level="WARNING",
+             _node_ip_address="127.0.0.1")
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+def test_sweep_places_each_engine_on_the_ray_cluster(tmp: Path, ray_cluster: str) -> None:
+    """run.backend = "ray" with run.address: each point's engine runs in a Ray task that claims the configured
+    resources (run.ray_engine_cpus), and the runs' fitness histories equal the same runs launched alone."""
+    import ray
+
+    from gtl_tui.experiments.placement import PLACEMENT_FILE
+
+    sets = {"evolution.generations": 2, "evolution.population": 2, "run.backend": "ray",
+            "run.address": ray_cluster, "run.ray_engine_cpus": 0.5}
+    text = sweep_toml(name="rayed", grid="", sets=sets).replace("seeds = [0, 1, 2]", "seeds = [0, 1]")
+    text = text.replace("max_parallel = 2\n", "")  # the default on a cluster: every point, Ray queues them
+    (tmp / "s.toml").write_text(text)
+    t0 = time.monotonic()
+    code, out = cli("sweep", tmp / "s.toml", "--runs-dir", tmp / "runs")  # follows it to the end
+    took = time.monotonic() - t0
+    sweep = tmp / "runs" / "rayed"
+    log = (sweep / "sweep.log").read_text()
+    assert code == 0 and "sweep finished" in log, out + log
+    manifest = read_manifest(sweep)
+    assert manifest["state"] == "finished" and manifest["max_parallel"] == 2, manifest
+    node = ray.get_runtime_context().get_node_id()
+    for p in manifest["points"]:
+        run = sweep / p["name"]
+        # the Ray task the sweep submitted is the one that ran the engine, with the resources asked for
+        assert p["ray"]["num_cpus"] == 0.5 and p["ray"]["num_gpus"] == 0.0, p
+        placed = json.loads((run / PLACEMENT_FILE).read_text())
+        assert placed["task"] == p["ray"]["task"] == p["placement"]["task"], (placed, p)
+        assert placed["node"] == node and placed["resources"] == {"CPU": 0.5}, placed
+        assert placed["token"] == p["ray"]["token"]
+        started = [e for e in ev.read_events(run / ev.EVENTS_FILE)[0] if isinstance(e, ev.RunStarted)]
+        assert len(started) == 1 and started[0].pid == placed["pid"] and started[0].backend == "ray"
+        assert f"placed by Ray: task {placed['task']} on node {node}" in (run / "engine.log").read_text()
+        assert f"{p['name']}: submitted to Ray (0.5 CPU, 0 GPU), task {placed['task']}" in log
+        assert f"{p['name']}: its engine on node {node[:8]}" in log and "exited: finished" in log
+    print(f"sweep of 2 placed runs: {took:.1f}s")
+
+    from engine.run.runner import create_run_dir, run_in_dir
+
+    for p in manifest["points"]:
+        run = sweep / p["name"]
+        alone_cfg = load_config(BASE, [f"{k}={json.dumps(v)}" for k, v in {**TINY, **sets, **p["overrides"]}.items()])
+        assert load_config(run / "config.toml").hash() == alone_cfg.hash()
+        # the same run launched alone, here with the local backend (1 torch thread, as each Ray worker): the same
+        # history (tests/engine/test_distributed.py), without starting more Ray workers on a small machine
+        alone_cfg.run.backend, alone_cfg.run.address = "local", None
+        alone = create_run_dir(alone_cfg, tmp / "alone", p["name"])
+        assert run_in_dir(alone).status == "completed"
+        assert history(run) == history(alone) and len(history(run)) == 2, p["name"]
+
+
+@pytest.mark.slow
+def test_a_run_dir_the_ray_node_cannot_see_fails_the_point(tmp: Path, ray_cluster: str,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The Ray task checks that the run directory is visible on its node; the sweep records its one-line error
+    as the point's failure, in sweep.json and in sweep.log (stdout of the sweep process), and retries nothing."""
+    from gtl_tui.experiments.sweep import SweepProcess, create_sweep, write_manifest
+
+    sets = {"run.backend": "ray", "run.address": ray_cluster}
+    (tmp / "s.toml").write_text(sweep_toml(name="unseen", grid="", sets=sets).replace("seeds = [0, 1, 2]",
+                                                                                      "seeds = [0]"))
+    sweep = create_sweep(plan(tmp / "s.toml"), tmp / "runs")
+    proc = SweepProcess(sweep)
+    proc.connect_ray()
+    point = proc.points[0]
+    # what a node without the shared runs dir sees: no such directory
+    ref = proc.host_task.options(num_cpus=0).remote(str(tmp / "elsewhere" / point["name"]), "t")
+    proc.started.add(point["name"])
+    proc.tasks[point["name"]] = ref
+    point["ray"] = {"token": "t"}
+    deadline = time.monotonic() + 30
+    while proc.tasks and time.monotonic() < deadline:
+        going = proc.step()
+        time.sleep(0.1)
+    write_manifest(sweep, proc.manifest)
+    point = read_manifest(sweep)["points"][0]
+    assert point["state"] == "failed" and not going, point
+    assert point["error"].startswith(f"{tmp / 'elsewhere' / point['name']} is not visible on Ray node "), point
+    assert "storage that every node mounts at the same path" in point["error"]
+    assert f"{point['name']}: failed: " in capsys.readouterr().out

@@ -168,7 +168,9 @@ def sweep_status(sweep_dir: Path, as_json: bool) -> None:
             continue
         total = info.generations if info.generations is not None else "?"
         best = f"{info.best_fitness:.4f}" if info.best_fitness is not None else "-"
-        state = p["state"] if p["state"] in ("evaluating", "evaluated") else info.state
+        # queued: a placed point whose Ray task waits for room (its run directory holds only its config yet)
+        queued = p["state"] in ("queued", "pending") and info.pid is None and live_sweep_pid(sweep_dir) is not None
+        state = p["state"] if p["state"] in ("evaluating", "evaluated") or queued else info.state
         table.add_row(escape(p["name"]), state, f"{info.generation}/{total}", best, age(info.updated))
     Console().print(table)
 

@@ -7,7 +7,7 @@ directory per point, created when the point starts (so ``attach``, ``pause``, ``
 
 The sweep process is detached like an engine (its own session, stdin /dev/null, output in ``sweep.log``): it
 survives a closed terminal or an SSH drop. It holds an exclusive lock on ``sweep.pid``, starts background engines
-(``python -m engine.run.daemon``) up to ``max_parallel`` at once, evaluates each finished run's learngene when the
+(``python -m engine.run.daemon``) up to ``max_parallel`` at once (here, or on a Ray cluster: see below), evaluates each finished run's learngene when the
 file has ``[evaluate]``, and exits when nothing is left to do. It never kills an engine: a killed sweep leaves its
 engines running, and ``gtl-tui sweep --resume`` picks them up. On resume, finished runs stay finished, crashed,
 stopped or failed ones continue from their checkpoints (the engine does that by itself), unstarted ones start.
@@ -15,10 +15,20 @@ stopped or failed ones continue from their checkpoints (the engine does that by 
 SIGTERM stops the sweep process itself (no new runs; the engines go on; ``gtl-tui stop SWEEP`` stops them too).
 While any of its runs is paused, it starts nothing new.
 
-Ray: with ``run.backend = "ray"`` each engine is the driver of its own Ray job and its lifetimes are placed on the
-cluster by Ray with the resources they ask for (``run.ray_cpus_per_worker``, ``run.ray_gpus_per_worker``); the
-sweep then starts every point at once by default when the config names a cluster (``run.address``) and lets Ray
-queue the work. The engine (driver) processes stay on this machine.
+Ray: with ``run.backend = "ray"`` each engine is the driver of its own Ray job and its lifetimes run on Ray
+workers with the resources they ask for (``run.ray_cpus_per_worker``, ``run.ray_gpus_per_worker``). Without a
+cluster (no ``run.address``) each engine starts a private Ray on this machine, one engine at a time by default,
+and the engines run here as above. With a cluster (``run.address``) the engines themselves are placed on the
+cluster (:mod:`gtl_tui.experiments.placement`): the sweep process connects to it as a Ray driver and submits one
+Ray task per point that claims ``run.ray_engine_cpus`` CPUs and ``run.ray_engine_gpus`` GPUs (default 1 and 0);
+Ray queues the tasks it has no room for (``max_parallel`` defaults to every point; the sweep only caps it so
+that the engines' CPUs leave the cluster room for one worker) and runs each on a node of its choice, where the
+task checks that the run directory is visible (a one-line error otherwise, recorded as the point's failure),
+writes ``placement.json`` (node, host, task id, resources granted), starts the ordinary background engine there
+and returns when it exits. The point is ``queued`` until then. The run directories must be on storage every node
+mounts at the same path. A killed or stopped sweep: Ray drops the queued tasks with their driver; engines already
+started go on (nobody's child in Ray) and are found by their lock on ``engine.pid`` on resume. Evaluations run
+on this machine.
 """
 
 from __future__ import annotations
@@ -38,8 +48,9 @@ from types import FrameType
 from typing import Any
 
 from engine.atomic import write_atomic
-from engine.rundir import RunDirError, lock_pid_file, pid_file_holder
+from engine.rundir import EVENTS_FILE, RunDirError, lock_pid_file, pid_file_holder
 from gtl_tui.evaluations import file_protocol
+from gtl_tui.experiments.placement import engine_resources, host_engine, is_placed, read_placement
 from gtl_tui.experiments.sweepfile import Plan, SweepError
 from gtl_tui.runs import LIVE_STATES, read_run
 
@@ -197,14 +208,17 @@ def eval_arg_lists(manifest: dict[str, Any]) -> list[list[str]]:
 
 
 def point_state(sweep_dir: Path, point: dict[str, Any], query: bool = True) -> str:
-    """pending (no run directory yet), or the run's state: a live state, finished, stopped, failed, crashed."""
+    """pending (no run directory yet, or no engine started in it), or the run's state: a live state, finished, stopped, failed, crashed."""
     run = sweep_dir / point["name"]
     if not (run / CONFIG_FILE).is_file():
         return "pending"
     try:
-        return read_run(run, query=query).state
+        state = read_run(run, query=query).state
     except RunDirError:
         return "pending"
+    if state == "crashed" and not (run / EVENTS_FILE).exists():
+        return "pending"  # created, never started: a placed point whose Ray task is queued, or a cut-short start
+    return state
 
 
 def _eval_alive(pid: int | None, run: Path) -> bool:
@@ -236,6 +250,16 @@ class SweepProcess:
         self.evals: dict[str, subprocess.Popen[bytes]] = {}
         self.eval_tried: set[str] = set()
         self.gpus = list(range(gpu_count()))
+        # Ray placement: the points whose engines run on a Ray cluster, one Ray task each (see placement.py)
+        self.ray: Any = None
+        self.owns_ray = False
+        self.host_task: Any = None
+        self.tasks: dict[str, Any] = {}  # point name -> the ObjectRef of its task, while it is queued or running
+        self.place_failed: set[str] = set()  # points whose task returned an error (this process retries none)
+        addresses = {p["config"]["run"]["address"] for p in self.points if is_placed(p["config"])}
+        if len(addresses) > 1:
+            raise SweepError(f"the points name {len(addresses)} Ray clusters (run.address): a sweep uses one")
+        self.ray_address: str | None = addresses.pop() if addresses else None
 
     # -- actions
     def start_run(self, point: dict[str, Any]) -> None:
@@ -247,6 +271,9 @@ class SweepProcess:
             (run / "checkpoints").mkdir(parents=True, exist_ok=True)
             (run / "learngenes").mkdir(exist_ok=True)
             write_atomic(run / CONFIG_FILE, config_from_dict(point["config"]).to_toml())
+        if self.ray is not None and is_placed(point["config"]):
+            self.place_run(point, run)
+            return
         env = None
         if self.gpus and point["config"]["run"].get("device", "auto") != "cpu":
             busy = {p.get("gpu") for p in self.points if p.get("state") in LIVE_STATES}
@@ -266,6 +293,101 @@ class SweepProcess:
     def evals_left(self, run: Path) -> list[list[str]]:
         """The evaluations whose result file the run lacks, in the sweep file's order."""
         return [a for a in self.eval_args if not has_evaluation(run, eval_protocol(a))]
+
+    def place_run(self, point: dict[str, Any], run: Path) -> None:
+        """Submit the point's engine to the Ray cluster as one task with its resources; Ray queues it until a node
+        has room, and the task runs the engine there until it exits."""
+        res = engine_resources(point["config"])
+        token = f"{os.getpid()}-{time.time_ns()}"
+        self.started.add(point["name"])
+        ref = self.host_task.options(name=f"gtl-engine {self.dir.name}/{point['name']}", **res).remote(
+            str(run), token)
+        self.tasks[point["name"]] = ref
+        point.pop("error", None)
+        point.pop("placement", None)
+        point["ray"] = {"task": ref.task_id().hex(), "token": token, "num_cpus": res["num_cpus"],
+                        "num_gpus": res["num_gpus"]}
+        point["state"], point["pid"] = "queued", None
+        _log(f"{point['name']}: submitted to Ray ({res['num_cpus']:g} CPU, {res['num_gpus']:g} GPU), "
+             f"task {point['ray']['task']}")
+
+    def connect_ray(self) -> None:
+        """Connect to the points' Ray cluster; cap the engines at once so that their CPUs leave room for one worker
+        (else every engine would hold a CPU and wait for workers that never start)."""
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        try:
+            import ray
+        except ImportError:
+            raise SweepError("run.backend = 'ray' needs Ray: pip install 'gtl-tui[ray]'") from None
+        import logging
+
+        try:
+            if not ray.is_initialized():  # (a test's process may be connected already)
+                ray.init(address=self.ray_address, logging_level=logging.WARNING, log_to_driver=False)
+                self.owns_ray = True
+        except Exception as err:  # noqa: BLE001 (ConnectionError, RuntimeError, ValueError: one line either way)
+            raise SweepError(f"cannot connect to the Ray cluster at {self.ray_address}: "
+                             f"{str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__}"
+                             ) from None
+        self.ray = ray
+        self.host_task = ray.remote(max_retries=0)(host_engine)
+        total = ray.cluster_resources()
+        _log(f"Ray cluster {self.ray_address}: " + ", ".join(f"{total.get(k, 0):g} {k}" for k in ("CPU", "GPU"))
+             + f", {len([n for n in ray.nodes() if n.get('Alive')])} node(s); each engine runs as a Ray task there")
+        runs = [p["config"]["run"] for p in self.points if is_placed(p["config"])]
+        cap = self.max_parallel
+        engine_cpus = max(r.get("ray_engine_cpus", 1.0) for r in runs)
+        if engine_cpus > 0:
+            worker = max(r.get("ray_cpus_per_worker", 1.0) for r in runs)
+            cap = min(cap, max(1, int((total.get("CPU", 0) - worker) // engine_cpus + 1e-9)))
+        engine_gpus = max(r.get("ray_engine_gpus", 0.0) for r in runs)
+        if engine_gpus > 0 and total.get("GPU", 0):
+            cap = min(cap, max(1, int(total["GPU"] // engine_gpus + 1e-9)))
+        if cap < self.max_parallel:
+            _log(f"{cap} engines at once (not {self.max_parallel}): the cluster's "
+                 f"{total.get('CPU', 0):g} CPUs must leave room for the engines' Ray workers")
+            self.max_parallel = cap
+
+    def collect_tasks(self) -> None:
+        """Take the results of the Ray tasks that ended: a placement error fails the point; record where it ran."""
+        if not self.tasks:
+            return
+        names = {ref: name for name, ref in self.tasks.items()}
+        done, _ = self.ray.wait(list(names), num_returns=len(names), timeout=0)
+        for ref in done:
+            name = names[ref]
+            del self.tasks[name]
+            point = next(p for p in self.points if p["name"] == name)
+            try:
+                result = self.ray.get(ref)
+            except Exception as err:  # noqa: BLE001 (the task's worker or node died: the engine may live on)
+                result = {"error": f"its Ray task failed: {type(err).__name__}: "
+                                   f"{str(err).strip().splitlines()[-1] if str(err).strip() else ''}"}
+            where = {k: result[k] for k in ("node", "host", "task", "resources", "pid") if k in result}
+            if where:
+                point["placement"] = where
+            if result.get("error"):
+                point["error"] = result["error"]
+                self.place_failed.add(name)
+                _log(f"{name}: failed: {result['error']}")
+            else:
+                _log(f"{name}: its engine on node {str(result.get('node'))[:8]} ({result.get('host')}) exited: "
+                     f"{result.get('state')}")
+
+    def placed_state(self, point: dict[str, Any], state: str) -> str:
+        """The state of a placed point: queued while its task waits for room, failed when the task failed."""
+        name = point["name"]
+        if name in self.tasks and state not in LIVE_STATES:
+            rec = read_placement(self.dir / name)
+            mine = rec is not None and rec.get("token") == point.get("ray", {}).get("token")
+            if mine and "placement" not in point:
+                point["placement"] = {k: rec[k] for k in ("node", "host", "task", "resources") if k in rec}
+            if mine and rec.get("pid") and state != "pending":
+                return state  # its engine ran and ended; the task returns in a moment
+            return "starting" if mine else "queued"
+        if name in self.place_failed and state not in LIVE_STATES:
+            return "failed"
+        return state
 
     def start_eval(self, point: dict[str, Any]) -> None:
         from gtl_tui.background import _engine_env
@@ -295,9 +417,13 @@ class SweepProcess:
                     _log(f"{name}: {point['eval_error']}")
                 elif self.evals_left(self.dir / name):
                     self.eval_tried.discard(name)  # the next evaluation of this run
+        if self.ray is not None:
+            self.collect_tasks()
         states = {p["name"]: point_state(self.dir, p) for p in self.points}
         for p in self.points:
             state = states[p["name"]]
+            if self.ray is not None:
+                state = self.placed_state(p, state)
             if state == "finished" and self.eval_args:
                 run = self.dir / p["name"]
                 if p["name"] in self.evals or _eval_alive(p.get("eval_pid"), run):
@@ -307,7 +433,7 @@ class SweepProcess:
             if state != p["state"]:
                 _log(f"{p['name']}: {state}")
             p["state"] = state
-        busy = sum(1 for p in self.points if p["state"] in (*LIVE_STATES, "evaluating"))
+        busy = sum(1 for p in self.points if p["state"] in (*LIVE_STATES, "evaluating", "queued"))
         todo_eval = [p for p in self.points if self.eval_args and p["state"] == "finished"
                      and p["name"] not in self.eval_tried]
         todo_run = [p for p in self.points if p["name"] not in self.started
@@ -328,13 +454,15 @@ class SweepProcess:
         self.manifest["state"] = "running"
         if self.stopping:
             return False
-        waiting = busy or any(p["name"] not in self.started and p["state"] in ("pending", "crashed", "stopped",
+        waiting = busy or self.tasks or any(p["name"] not in self.started and p["state"] in ("pending", "crashed", "stopped",
                                                                                 "failed") for p in self.points)
         waiting = waiting or any(self.eval_args and p["state"] == "finished" and p["name"] not in self.eval_tried
                                  for p in self.points)
         return bool(waiting)
 
     def run(self) -> int:
+        if self.ray_address is not None:
+            self.connect_ray()
         self.manifest["pid"] = os.getpid()
         self.manifest["state"] = "running"
         write_manifest(self.dir, self.manifest)
@@ -353,10 +481,18 @@ class SweepProcess:
             self.manifest["state"] = "stopped"
         else:
             self.manifest["state"] = "finished" if all(p["state"] in done for p in self.points) else "incomplete"
+        if self.tasks:  # only on a stop: Ray cancels the queued tasks when this driver leaves; engines go on
+            queued = [p for p in self.points if p["name"] in self.tasks and p["state"] == "queued"]
+            for p in queued:
+                p["state"] = point_state(self.dir, p)
+            _log(f"{len(queued)} queued Ray task(s) cancelled; {len(self.tasks) - len(queued)} placed engine(s) "
+                 "go on without their Ray task (Ray no longer counts their resources)")
         self.manifest["pid"] = None
         write_manifest(self.dir, self.manifest)
         _log(f"sweep {self.manifest['state']}: " + ", ".join(
             f"{s} {n}" for s, n in Counter(p["state"] for p in self.points).items()))
+        if self.owns_ray:
+            self.ray.shutdown()
         return 0
 
 
@@ -387,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"sweep started: pid {os.getpid()}, {len(proc.points)} points, {proc.max_parallel} at once, {sweep_dir}")
     try:
         return proc.run()
+    except SweepError as err:  # the Ray cluster is unreachable: one line in sweep.log, which launch() shows
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
     finally:
         with contextlib.suppress(OSError):
             os.close(lock)

@@ -102,3 +102,24 @@ def test_a_misspelt_key_or_section_gets_a_suggestion():
     with pytest.raises(ConfigError) as err:
         load_config(None, ["evolution.zzzzzz=1"])
     assert "did you mean" not in str(err.value)
+
+
+def test_fields_added_later_keep_the_hashes_of_older_runs():
+    """A field in LATER_FIELDS counts in the hash only away from its default (the one older runs computed with):
+    the engine's placement on a Ray cluster (run.ray_engine_cpus/gpus) leaves an existing run's hash as it was."""
+    from engine.config import LATER_FIELDS
+
+    cfg = load_config(None, [])
+    for (section, key), default in LATER_FIELDS.items():
+        assert getattr(getattr(cfg, section), key) == default, (section, key)
+    data = cfg.to_dict()
+    for section, key in LATER_FIELDS:
+        del data[section][key]  # a config written before the field existed
+    import hashlib
+    import json
+
+    data = {k: v for k, v in data.items() if k != "notify"}
+    data["run"] = {k: v for k, v in data["run"].items() if k != "gene_history"}
+    assert cfg.hash() == hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    assert load_config(None, ["run.ray_engine_cpus=2"]).hash() != cfg.hash()
+    assert load_config(None, ["run.ray_engine_gpus=1"]).hash() != cfg.hash()

@@ -249,6 +249,7 @@ class SweepProcess:
         self.started: set[str] = set()  # points this process started (never restarted by it)
         self.evals: dict[str, subprocess.Popen[bytes]] = {}
         self.eval_tried: set[str] = set()
+        self.eval_running: dict[str, str] = {}  # point -> the protocol of its evaluation under way
         self.gpus = list(range(gpu_count()))
         # Ray placement: the points whose engines run on a Ray cluster, one Ray task each (see placement.py)
         self.ray: Any = None
@@ -389,6 +390,18 @@ class SweepProcess:
             return "failed"
         return state
 
+    def wait_for_cache(self, point: dict[str, Any]) -> bool:
+        """Whether the point's next evaluation should wait: while no run has been evaluated under its protocol
+        yet and one such evaluation is under way, that one fills the cache with the baselines this one would
+        otherwise compute again."""
+        left = self.evals_left(self.dir / point["name"])
+        if not left:
+            return False
+        protocol = eval_protocol(left[0])
+        if protocol not in self.eval_running.values():
+            return False
+        return not any(has_evaluation(self.dir / p["name"], protocol) for p in self.points)
+
     def start_eval(self, point: dict[str, Any]) -> None:
         from gtl_tui.background import _engine_env
 
@@ -396,6 +409,7 @@ class SweepProcess:
         args = self.evals_left(run)[0]
         self.eval_tried.add(point["name"])
         _log(f"{point['name']}: evaluating ({eval_protocol(args)} protocol)")
+        self.eval_running[point["name"]] = eval_protocol(args)
         with open(run / EVAL_LOG, "ab") as log:
             cache = [] if "--cache-dir" in args else ["--cache-dir", str(self.dir / EVAL_CACHE)]
             proc = subprocess.Popen([sys.executable, "-m", "gtl_tui.cli", "evaluate", str(run), *args, *cache],
@@ -410,6 +424,7 @@ class SweepProcess:
         for name, proc in list(self.evals.items()):
             if proc.poll() is not None:
                 del self.evals[name]
+                self.eval_running.pop(name, None)
                 point = next(p for p in self.points if p["name"] == name)
                 point.pop("eval_pid", None)
                 if proc.returncode != 0:
@@ -443,6 +458,8 @@ class SweepProcess:
             for p in todo_eval:
                 if busy >= self.max_parallel:
                     break
+                if self.wait_for_cache(p):
+                    continue
                 self.start_eval(p)
                 p["state"] = "evaluating"
                 busy += 1

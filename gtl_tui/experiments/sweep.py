@@ -398,7 +398,12 @@ class SweepProcess:
         if not left:
             return False
         protocol = eval_protocol(left[0])
-        if protocol not in self.eval_running.values():
+        running = set(self.eval_running.values())
+        for p in self.points:  # evaluations a previous sweep process started and that still run
+            if p["state"] == "evaluating" and p["name"] not in self.eval_running:
+                theirs = self.evals_left(self.dir / p["name"])
+                running.update(eval_protocol(theirs[0]) for _ in theirs[:1])
+        if protocol not in running:
             return False
         return not any(has_evaluation(self.dir / p["name"], protocol) for p in self.points)
 

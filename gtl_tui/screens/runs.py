@@ -235,8 +235,7 @@ def open_runs(folder: Path) -> None:
     from gtl_tui.app import MonitorApp
 
     class MonitorFromRuns(MonitorApp):
-        BINDINGS = [*MonitorApp.BINDINGS,
-                    Binding("escape", "quit", "Runs", tooltip="Back to the runs; the engine keeps running",
+        BINDINGS = [Binding("escape", "quit", "Runs", tooltip="Back to the runs; the engine keeps running",
                             id="back-to-runs")]
 
     cursor = None

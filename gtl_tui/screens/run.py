@@ -71,7 +71,7 @@ class EventsRead(Message):
         super().__init__()
         self.events = events
         self.engine_alive = engine_alive
-        """What the source said of the engine's process (None: a source that cannot tell)."""
+        """What the source's ``engine_alive()`` said (None: not known yet, or a source without one)."""
         self.error = error
         """What the read raised (the batch is then empty)."""
 
@@ -280,7 +280,7 @@ class RunScreen(Screen[None]):
         if events:
             self.state.apply_all(events)  # folding pauses the collector (gtl_tui.gc_policy)
             gc_policy.after_batch(len(events))
-        if engine_alive is not None:
+        if callable(getattr(self.source, "engine_alive", None)):  # a source that can tell (None: no pid file yet)
             self.state.set_engine_alive(engine_alive)
         if not self.replay:
             for alert in self.alerts.update(self.state.status, bool(events), time.monotonic()):

@@ -245,16 +245,15 @@ class RunScreen(Screen[None]):
     def _read_events(self) -> None:
         """In the reader thread: read and decode the new events, post them to the UI thread as one batch."""
         try:
-            try:
-                events = self.source.poll()  # parsing pauses the collector (gtl_tui.gc_policy)
-                alive = getattr(self.source, "engine_alive", None)
-                batch = EventsRead(events, alive() if callable(alive) else None)
-            except Exception as err:  # raised again on the UI thread, as a failed tick was before
-                batch = EventsRead([], None, error=err)
-            if not get_current_worker().is_cancelled:
-                self.post_message(batch)
+            events = self.source.poll()  # parsing pauses the collector (gtl_tui.gc_policy)
+            alive = getattr(self.source, "engine_alive", None)
+            batch = EventsRead(events, alive() if callable(alive) else None)
+        except Exception as err:  # raised again on the UI thread, as a failed tick was before
+            batch = EventsRead([], None, error=err)
         finally:
-            self._idle.set()
+            self._idle.set()  # before the batch is posted: the next read may start as soon as it has landed
+        if not get_current_worker().is_cancelled:
+            self.post_message(batch)
 
     def on_events_read(self, message: EventsRead) -> None:
         self._reader = None

@@ -47,7 +47,9 @@ class MonitorApp(App[None]):
         clock: "now" for elapsed time and ETA (tests pass a fixed one).
     """
 
-    CSS_PATH = "styles/monitor.tcss"
+    # Absolute: Textual resolves a relative one next to the module of the class instantiated, and a subclass (the
+    # monitor opened from the Runs screen) lives in another package.
+    CSS_PATH = Path(__file__).parent / "styles" / "monitor.tcss"
     TITLE = "gtl-tui"
     #: The monitor's keys are the run screen's; the app's own (a subclass's, e.g. Escape back to the runs) come
     #: after them in the footer and the help.

@@ -156,20 +156,20 @@ async def measure_app(run_dir: Path, size: tuple[int, int], live_tail: list, rou
             for _ in range(rounds):  # the same sequence again: the median of each key is reported
                 for k, name in keys:
                     if k == "o":
-                        app.population_table.focus()
+                        app.run_screen.population_table.focus()
                     times.setdefault(name, []).append(await key(k))
                 await key("1")
             for name, runs in times.items():
                 out[name] = tuple(statistics.median(r[n] for r in runs) for n in range(3))
             half = len(live_tail) // 2
             for tab, part in (("overview", live_tail[:half]), ("population", live_tail[half:])):
-                app.action_show_tab(tab)
+                app.run_screen.action_show_tab(tab)
                 with open(run_dir / EVENTS_FILE, "a") as f:
                     f.writelines(e.to_json() + "\n" for e in part)
                 await settle(app, pilot)
                 await pilot.pause()
                 with Timer() as t:
-                    app.poll_events()
+                    await app.run_screen.read_now()
                     await settle(app, pilot)
                 out[f"live tick, {tab} ({len(part)} new events)"] = (t.wall, t.cpu, full_frame(app))
             out["widgets after"] = len(list(app.query("*")))

@@ -230,19 +230,23 @@ class RunsApp(App[RunRow | None]):
         self.push_screen(RunsScreen(self.folder, self.rows, self.cursor))
 
 
-def open_runs(folder: Path) -> None:
-    """The Runs screen; Enter opens a run's monitor, whose Escape (or q) comes back to the runs."""
+def monitor_from_runs(run_dir: Path) -> App[None]:
+    """A run's monitor opened from the Runs screen: Escape (or q) closes it, back to the runs."""
     from gtl_tui.app import MonitorApp
 
     class MonitorFromRuns(MonitorApp):
-        BINDINGS = [*MonitorApp.BINDINGS,
-                    Binding("escape", "quit", "Runs", tooltip="Back to the runs; the engine keeps running",
+        BINDINGS = [Binding("escape", "quit", "Runs", tooltip="Back to the runs; the engine keeps running",
                             id="back-to-runs")]
 
+    return MonitorFromRuns(run_dir)
+
+
+def open_runs(folder: Path) -> None:
+    """The Runs screen; Enter opens a run's monitor, whose Escape (or q) comes back to the runs."""
     cursor = None
     while True:
         chosen = RunsApp(folder, cursor=cursor).run()
         if chosen is None:
             return
         cursor = chosen.name
-        MonitorFromRuns(chosen.path).run()
+        monitor_from_runs(chosen.path).run()

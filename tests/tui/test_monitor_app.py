@@ -43,12 +43,12 @@ async def test_attach_to_a_finished_run_draws_every_view(tmp_path: Path):
         table = app.query_one(PopulationTable)
         assert table.row_count == 6
         best = app.state.best()
-        assert best is not None and app.selection() == best.id
+        assert best is not None and app.run_screen.selection() == best.id
         for tab in ("lineage", "learngene", "mutations", "events"):
             await pilot.press(str(("overview", "population", "lineage", "mutations", "learngene",
                                    "events").index(tab) + 1))
             await pilot.pause()
-            assert app.query_one("#tabs", ContentSwitcher).current == tab and app.tab_bar.active == tab
+            assert app.query_one("#tabs", ContentSwitcher).current == tab and app.run_screen.tab_bar.active == tab
         assert app.query_one(LineageTree).individual == best.id
         assert app.query_one(LearngeneView).individual == best.id
         assert app.query_one("#mutation-table", VirtualTable).row_count == len(app.state.mutations)
@@ -111,7 +111,7 @@ async def test_e_exports_the_selected_learngene_and_toasts_its_path():
             app = MonitorApp(d, refresh_interval=0.05)
             async with app.run_test(size=SIZE) as pilot:
                 await pilot.pause()
-                best = app.selection()
+                best = app.run_screen.selection()
                 await pilot.press("e")
                 path = d / "learngenes" / f"ind{best}-g{app.state.individuals[best].generation:04d}.safetensors"
                 await wait_for(pilot, lambda: path.exists() and str(path) in toasts(app))
@@ -119,14 +119,14 @@ async def test_e_exports_the_selected_learngene_and_toasts_its_path():
                 assert f":{path.resolve()} " in toasts(app) and "scp " in toasts(app)  # the real scp line
                 await wait_for(pilot, lambda: any(x.reason == "request" for x in app.state.exports))
                 # another row selected: that individual's learngene is exported
-                app.action_show_tab("population")
+                app.run_screen.action_show_tab("population")
                 await pilot.pause()
                 table = app.query_one(PopulationTable)
                 table.focus()
                 other = next(i for i in app.state.by_generation[3]
                              if i != best and table.get_row_index(i) != table.cursor_row)
                 table.move_cursor(row=table.get_row_index(other))
-                await wait_for(pilot, lambda: app.selection() == other)
+                await wait_for(pilot, lambda: app.run_screen.selection() == other)
                 await pilot.press("e")
                 await wait_for(pilot, lambda: (d / "learngenes" / f"ind{other}-g{app.state.individuals[other].generation:04d}.safetensors").exists())
 
@@ -179,7 +179,7 @@ async def test_selecting_a_row_drives_lineage_learngene_and_mutation_filter(tmp_
         await pilot.press("2")
         table = app.query_one(PopulationTable)
         table.focus()
-        best = app.selection()
+        best = app.run_screen.selection()
         await pilot.press("3")
         await pilot.pause()
         tree = app.query_one(LineageTree)
@@ -191,7 +191,7 @@ async def test_selecting_a_row_drives_lineage_learngene_and_mutation_filter(tmp_
         start = table.cursor_row
         goal = table.get_row_index(target)
         await pilot.press(*(["down"] * (goal - start) if goal >= start else ["up"] * (start - goal)))
-        await wait_for(pilot, lambda: app.selected == target)
+        await wait_for(pilot, lambda: app.run_screen.selected == target)
         await pilot.press("3")
         await pilot.pause()
         assert tree.individual == target and f"lineage of #{target}" in str(tree.root.label)
@@ -214,7 +214,7 @@ async def test_selecting_a_row_drives_lineage_learngene_and_mutation_filter(tmp_
         assert mtable.row_count == sum(m.op == "add" for m in expected)
         await pilot.press("b")
         await pilot.pause()
-        assert app.selected is None and app.selection() == best
+        assert app.run_screen.selected is None and app.run_screen.selection() == best
 
 
 def walk(node):

@@ -211,7 +211,7 @@ async def test_event_feed_shows_wall_clock_times_and_filters_by_text(tmp_path):
         everything = feed.shown
         await pilot.press("slash", *"tournament", "1", "p")  # typed into the box: no tab switch, no pause
         await pilot.pause(0.3)
-        assert app.active_tab == "events" and not app.state.pause_requested
+        assert app.run_screen.active_tab == "events" and not app.state.pause_requested
         await pilot.press("backspace", "backspace")
         await pilot.pause(0.3)
         shown = [s.text for s in feed.lines]

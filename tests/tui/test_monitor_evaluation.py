@@ -9,7 +9,7 @@ import pytest
 from fakes import make_run, wait_for
 from rich.console import Console
 
-import gtl_tui.app
+import gtl_tui.screens.run
 from engine.rundir import EVALUATIONS_DIR as EVAL_DIR
 from gtl_tui.app import MonitorApp
 from gtl_tui.evaluations import EvaluationDir, run_dir_of, write_evaluation
@@ -36,7 +36,7 @@ def text_of(view: EvaluationView) -> str:
 
 @pytest.fixture(autouse=True)
 def fast_poll(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gtl_tui.app, "EVAL_POLL_S", 0.05)
+    monkeypatch.setattr(gtl_tui.screens.run, "EVAL_POLL_S", 0.05)
 
 
 async def test_an_evaluation_dropped_into_the_run_appears_on_the_learngene_tab(tmp_path: Path):

@@ -72,10 +72,10 @@ async def test_mouse_on_the_population_table_sorts_and_selects(tmp_path: Path):
         assert [app.state.individuals[i].fitness for i in table.keys] == sorted(fits)
         target = table.keys[4]
         await pilot.click(PopulationTable, offset=(2, 1 + 4))  # the fifth row (the header is line 0)
-        await wait_for(pilot, lambda: app.selected == target)
+        await wait_for(pilot, lambda: app.run_screen.selected == target)
         assert table.cursor_key == target
         await pilot.press("up")
-        await wait_for(pilot, lambda: app.selected == table.keys[3])
+        await wait_for(pilot, lambda: app.run_screen.selected == table.keys[3])
 
 
 async def test_lineage_folds_and_the_key_bar_is_clickable(tmp_path: Path):
@@ -87,7 +87,7 @@ async def test_lineage_folds_and_the_key_bar_is_clickable(tmp_path: Path):
         tree = app.query_one(LineageTree)
         tree.focus()
         shown = len(tree._lines)
-        assert shown > 3 and tree._lines[tree.cursor_line][1].data == app.selection()
+        assert shown > 3 and tree._lines[tree.cursor_line][1].data == app.run_screen.selection()
         await pilot.press("home", "enter")  # fold the root: only the title is left
         await pilot.pause()
         assert len(tree._lines) == 1
@@ -130,19 +130,19 @@ async def test_a_tab_key_focuses_its_view_and_hidden_views_are_prepared_after_a_
     app = MonitorApp(tmp_path, refresh_interval=3600)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        for key, view in (("2", app.population_table), ("3", app.lineage_tree), ("6", app.feed),
-                          ("4", app.query_one("#mutation-table", VirtualTable)), ("2", app.population_table)):
+        for key, view in (("2", app.run_screen.population_table), ("3", app.run_screen.lineage_tree), ("6", app.run_screen.feed),
+                          ("4", app.query_one("#mutation-table", VirtualTable)), ("2", app.run_screen.population_table)):
             await pilot.press(key)
             await pilot.pause()
             assert app.focused is view, key
         await pilot.press("down")  # arrows now move the selection: no click on the table needed
-        await wait_for(pilot, lambda: app.selected is not None and app.selected != app.state.best().id)
-        await wait_for(pilot, lambda: not {"lineage", "mutations", "learngene"} & app._stale, timeout=3)
-        assert app.lineage_tree.individual == app.selected
-        assert app.learngene_view.individual == app.selected
+        await wait_for(pilot, lambda: app.run_screen.selected is not None and app.run_screen.selected != app.state.best().id)
+        await wait_for(pilot, lambda: not {"lineage", "mutations", "learngene"} & app.run_screen._stale, timeout=3)
+        assert app.run_screen.lineage_tree.individual == app.run_screen.selected
+        assert app.run_screen.learngene_view.individual == app.run_screen.selected
         await pilot.press("3")
         await pilot.pause()
-        assert f"lineage of #{app.selected}" in str(app.lineage_tree.root.label)
+        assert f"lineage of #{app.run_screen.selected}" in str(app.run_screen.lineage_tree.root.label)
 
 
 async def test_no_row_looks_selected_when_the_selection_is_not_in_the_table(tmp_path: Path):
@@ -153,20 +153,20 @@ async def test_no_row_looks_selected_when_the_selection_is_not_in_the_table(tmp_
     app = MonitorApp(tmp_path, refresh_interval=3600)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        table = app.population_table
-        elite = app.selection()
+        table = app.run_screen.population_table
+        elite = app.run_screen.selection()
         assert elite is not None and table.get_row_index(elite) is None  # an older generation's individual
         await pilot.press("2")
         await pilot.pause()
         assert not table.cursor_shown and table.selected_id() is None
         first = table.keys[0]
         await pilot.press("down")
-        await wait_for(pilot, lambda: app.selected == first)
+        await wait_for(pilot, lambda: app.run_screen.selected == first)
         assert table.cursor_shown and table.selected_id() == first
         await pilot.press("b")  # the best of the current generation (followed): its row
         await pilot.pause()
         best = app.state.best_of(app.state.current_generation)
-        assert app.selected is None and app.selection() == best.id and table.selected_id() == best.id
+        assert app.run_screen.selected is None and app.run_screen.selection() == best.id and table.selected_id() == best.id
 
 
 async def test_full_garbage_collections_wait_for_a_pause_in_the_input(tmp_path: Path):
@@ -253,10 +253,10 @@ async def test_the_mutation_history_follows_the_selection_only_under_the_lineage
     app = MonitorApp(tmp_path, refresh_interval=3600)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        history, table = app.mutation_history, app.query_one("#mutation-table", VirtualTable)
-        history.show(app.state, app.selection())
+        history, table = app.run_screen.mutation_history, app.query_one("#mutation-table", VirtualTable)
+        history.show(app.state, app.run_screen.selection())
         all_rows = list(table.keys)
-        others = [i for i in app.state.by_generation[3] if i != app.selection()]
+        others = [i for i in app.state.by_generation[3] if i != app.run_screen.selection()]
         history.show(app.state, others[0])
         assert table.keys == all_rows
         app.query_one("#filter-lineage").value = True
@@ -278,19 +278,19 @@ async def test_the_tab_bar_shows_each_key_and_a_click_switches_the_view(tmp_path
     app = MonitorApp(tmp_path, refresh_interval=3600)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        bar = app.tab_bar
+        bar = app.run_screen.tab_bar
         names = bar.render().plain.splitlines()[0]
         assert "1 Overview" in names and "3 Lineage" in names and "6 Events" in names
         start = next(s for s, _, tab in bar._spans if tab == "lineage")
         await pilot.click(TabBar, offset=(start + 2, 0))
-        await wait_for(pilot, lambda: app.active_tab == "lineage")
-        assert bar.active == "lineage" and app.focused is app.lineage_tree
+        await wait_for(pilot, lambda: app.run_screen.active_tab == "lineage")
+        assert bar.active == "lineage" and app.focused is app.run_screen.lineage_tree
         await pilot.press("2")
         await pilot.pause()
-        assert app.focused is app.population_table
+        assert app.focused is app.run_screen.population_table
         await pilot.press("1")
         await pilot.pause()
-        assert app.active_tab == "overview" and app.focused is None
+        assert app.run_screen.active_tab == "overview" and app.focused is None
 
 
 async def test_the_lineage_keeps_its_drawn_lines_when_focus_comes_and_goes(tmp_path: Path):
@@ -301,7 +301,7 @@ async def test_the_lineage_keeps_its_drawn_lines_when_focus_comes_and_goes(tmp_p
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.pause()
-        tree = app.lineage_tree
+        tree = app.run_screen.lineage_tree
         assert app.focused is tree
         for y in range(len(tree._lines)):
             tree.render_line(y)
@@ -324,12 +324,12 @@ async def test_a_hidden_lineage_is_scrolled_and_drawn_ahead_for_the_new_selectio
     make_run(tmp_path, population=4, generations=25)
     app = MonitorApp(tmp_path, refresh_interval=3600)
     async with app.run_test(size=(100, 16)) as pilot:
-        tree = app.lineage_tree
+        tree = app.run_screen.lineage_tree
         await pilot.press("3")  # shown once: its size is known
         await pilot.pause()
         await pilot.press("2", "end")  # another individual, from the population table
-        await wait_for(pilot, lambda: app.selected is not None and "lineage" not in app._stale, timeout=3)
-        assert tree.individual == app.selected and tree.size.height == 0  # rebuilt while hidden
+        await wait_for(pilot, lambda: app.run_screen.selected is not None and "lineage" not in app.run_screen._stale, timeout=3)
+        assert tree.individual == app.run_screen.selected and tree.size.height == 0  # rebuilt while hidden
         top = round(tree.scroll_y)
         assert top > 0 and top <= tree.cursor_line < top + tree._height_when_shown()
         drawn = set(tree._strips.keys())
@@ -349,7 +349,7 @@ async def test_switching_tabs_restyles_none_of_the_views(tmp_path: Path, monkeyp
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await pilot.pause()
-        table = app.population_table
+        table = app.run_screen.population_table
         drawn = {k: table._lines.get(k) for k in table._lines.keys() if k[1] in (0, 1)}  # rows off the cursor
         assert drawn
         restyled = []
@@ -359,7 +359,7 @@ async def test_switching_tabs_restyles_none_of_the_views(tmp_path: Path, monkeyp
         for key in "36542":
             await pilot.press(key)
             await pilot.pause()
-            assert app.focused is app.tab_views[app.active_tab], key
-        views = {v for v in app.tab_views.values() if v is not None}
+            assert app.focused is app.run_screen.tab_views[app.run_screen.active_tab], key
+        views = {v for v in app.run_screen.tab_views.values() if v is not None}
         assert not views & set(restyled)
         assert all(table._lines.get(k) is v for k, v in drawn.items())

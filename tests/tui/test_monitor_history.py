@@ -39,7 +39,7 @@ async def test_brackets_browse_every_generation_and_the_views_follow(tmp_path: P
         await pilot.pause()
         await pilot.press("2")
         await pilot.pause()
-        table, state = app.population_table, app.state
+        table, state = app.run_screen.population_table, app.state
         assert [c.key for c in table.columns][:2] == ["id", "gen"]
         assert table.generation == 3 and rows_of(table, app) == {3}
         assert "generation 3 (current)" in picker(app) and "of 0-3" in picker(app)
@@ -48,7 +48,7 @@ async def test_brackets_browse_every_generation_and_the_views_follow(tmp_path: P
         assert table.generation == 2 and rows_of(table, app) == {2} and table.row_count == 6
         assert "generation 2 (past)" in picker(app)
         best2 = state.best_of(2)
-        assert best2 is not None and app.selection() == best2.id == table.selected_id()
+        assert best2 is not None and app.run_screen.selection() == best2.id == table.selected_id()
         # the generation column shows each row's generation
         assert table._row(table.keys[0])[1] == "2"
         # the lineage, learngene and mutation views follow the selected individual of that generation
@@ -63,7 +63,7 @@ async def test_brackets_browse_every_generation_and_the_views_follow(tmp_path: P
         other = next(i for i in state.by_generation[2] if i != best2.id and state.individuals[i].mutations)
         start, goal = table.cursor_row, table.get_row_index(other)
         await pilot.press(*(["down"] * (goal - start) if goal >= start else ["up"] * (start - goal)))
-        await wait_for(pilot, lambda: app.selected == other)
+        await wait_for(pilot, lambda: app.run_screen.selected == other)
         await pilot.press("4")
         await pilot.pause()
         app.query_one("#filter-lineage").value = True
@@ -89,20 +89,20 @@ async def test_b_is_the_best_of_the_current_generation_and_E_the_elite(tmp_path:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("2")
-        state, table = app.state, app.population_table
+        state, table = app.state, app.run_screen.population_table
         elite, now = state.best(), state.best_of(state.current_generation)
         assert elite is not None and now is not None and elite.generation < state.current_generation
         await pilot.press("E")
         await pilot.pause()
-        assert app.selection() == elite.id == table.selected_id()
+        assert app.run_screen.selection() == elite.id == table.selected_id()
         assert table.generation == elite.generation and f"generation {elite.generation} (past)" in picker(app)
         await pilot.press("b")
         await pilot.pause()
-        assert app.selection() == now.id == table.selected_id() and table.generation == state.current_generation
-        assert app.follow_current and app.selected is None
+        assert app.run_screen.selection() == now.id == table.selected_id() and table.generation == state.current_generation
+        assert app.run_screen.follow_current and app.run_screen.selected is None
         # the key is in the help
-        assert any(key == "E" and "elite" in what for key, what, _ in app.key_help())
-        assert any(key == "[" for key, _, _ in app.key_help()) and any(key == "]" for key, _, _ in app.key_help())
+        assert any(key == "E" and "elite" in what for key, what, _ in app.run_screen.key_help())
+        assert any(key == "[" for key, _, _ in app.run_screen.key_help()) and any(key == "]" for key, _, _ in app.run_screen.key_help())
 
 
 async def test_e_exports_an_individual_of_an_older_generation_through_the_engine():
@@ -114,7 +114,7 @@ async def test_e_exports_an_individual_of_an_older_generation_through_the_engine
                 await pilot.pause()
                 await pilot.press("left_square_bracket", "left_square_bracket")
                 await pilot.pause()
-                old = app.selection()
+                old = app.run_screen.selection()
                 assert old is not None and app.state.individuals[old].generation == 1
                 await pilot.press("e")
                 await wait_for(pilot, lambda: engine.requests and engine.requests[-1].get("cmd") == "export")
@@ -147,7 +147,7 @@ async def test_e_on_a_finished_run_exports_an_old_generation_from_the_archive(fi
         assert app.state.status == "finished"
         await pilot.press("left_square_bracket")
         await pilot.pause()
-        old = app.selection()
+        old = app.run_screen.selection()
         assert old is not None and app.state.individuals[old].generation == 0
         target = run_dir / "learngenes" / f"ind{old}-g0000.safetensors"
         await pilot.press("e")

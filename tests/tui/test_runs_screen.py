@@ -117,3 +117,17 @@ def test_attach_on_a_folder_of_runs_opens_the_runs_screen(folder: Path, monkeypa
         result = CliRunner().invoke(app, ["attach", str(target)])
         assert result.exit_code == 0, result.output
     assert calls == [folder, folder / "sweep0"]
+
+
+async def test_a_run_opened_from_the_runs_screen_goes_back_with_escape(folder: Path) -> None:
+    from gtl_tui.screens.runs import monitor_from_runs
+    from gtl_tui.widgets.keybar import KeyBar
+
+    app = monitor_from_runs(next(p for p in sorted(folder.rglob("events.jsonl"))).parent)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert str(app.query_one(KeyBar).render()).rstrip().split("▏")[0].rstrip().endswith("Runs")
+        assert any(key == "esc" and "Back to the runs" in what for key, what, _ in app.run_screen.key_help())
+        await pilot.press("escape")
+        await pilot.pause()
+    assert not app.is_running

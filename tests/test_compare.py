@@ -118,3 +118,16 @@ def test_compare_keeps_each_protocol_apart(tmp_path: Path) -> None:
                        "| learngene, 5-shot, 100 steps (plain) | 35.0 ± 63.5 |"]
     rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["compare", *map(str, runs), "--csv"]).output)))
     assert sorted(r["protocol"] for r in rows if r["measure"] == "evaluation") == ["default", "plain"]
+
+
+def test_a_field_added_later_is_not_a_difference(tmp_path: Path) -> None:
+    """A run written before a config field existed (its config.toml lacks it) and one written after (it holds the
+    default) have the same setting."""
+    old = fake_run(tmp_path, "old", ["run.seed=0"], [(0.5, 0.4)])
+    new = fake_run(tmp_path, "new", ["run.seed=1"], [(0.6, 0.5)])
+    text = (old / "config.toml").read_text()
+    assert "lineage_decay" in text
+    (old / "config.toml").write_text("\n".join(line for line in text.splitlines()
+                                               if not line.startswith(("lineage_decay", "crossover"))) + "\n")
+    out = json.loads(runner.invoke(app, ["compare", str(old), str(new), "--json"]).output)
+    assert [s["overrides"] for s in out["settings"]] == [{}] and out["settings"][0]["final_best"]["n"] == 2

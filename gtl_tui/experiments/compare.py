@@ -156,12 +156,28 @@ def newest_evaluation(run: Path, protocol: str = "default") -> dict[str, Any] | 
     return newest_evaluations(run).get(protocol)
 
 
+def with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """The config with every field this version knows, defaults filled in: a run written before a field existed
+    does not differ from a newer run by that field's absence."""
+    from engine.config import LATER_FIELDS, ConfigError, config_from_dict
+
+    try:
+        return config_from_dict(raw).to_dict()
+    except (ConfigError, ValueError, TypeError):  # a config of another version: fill the known later fields only
+        out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+        for (section, key), default in LATER_FIELDS.items():
+            if isinstance(out.get(section), dict):
+                out[section].setdefault(key, default)
+        return out
+
+
 def read_record(run: Path, grid_keys: list[str] | None = None, sweep: str | None = None,
                 variant: str | None = None) -> RunRecord:
     try:
-        config = flatten(tomllib.loads((run / CONFIG_FILE).read_text()))
+        raw = tomllib.loads((run / CONFIG_FILE).read_text())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SweepError(f"{run}: not a readable run directory ({type(err).__name__})") from None
+    config = flatten(with_defaults(raw))
     events = ev.read_events(run / ev.EVENTS_FILE)[0]
     history = {e.generation: e for e in events if isinstance(e, ev.GenerationCompleted)}
     evals = newest_evaluations(run)

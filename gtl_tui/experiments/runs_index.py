@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.rundir import RunDirError
-from gtl_tui.experiments.compare import flatten, newest_evaluation
+from gtl_tui.experiments.compare import flatten, newest_evaluation, with_defaults
 from gtl_tui.experiments.sweep import MANIFEST
 from gtl_tui.runs import LIVE_STATES, is_run_dir, read_run
 
@@ -74,7 +74,7 @@ def headline(evaluation: dict[str, Any] | None) -> tuple[tuple[float, float] | N
 def read_row(run: Path, root: Path, sweep: str | None = None) -> RunRow:
     info = read_run(run)
     try:
-        config = flatten(tomllib.loads((run / "config.toml").read_text()))
+        config = flatten(with_defaults(tomllib.loads((run / "config.toml").read_text())))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         config = {}
     head, head_label = headline(newest_evaluation(run))

@@ -19,6 +19,7 @@ import torch
 from engine import events as ev
 from engine.atomic import fsync_dir, write_atomic
 from engine.config import Config, ConfigError, load_config
+from engine.run.gene_archive import GENES_DIR
 from engine.run.signals import RunSignals
 from engine.rundir import (
     CHECKPOINTS_DIR,
@@ -162,7 +163,7 @@ def clean_orphans(run_dir: Path) -> list[Path]:
     Only called by the process that runs the evolution (it owns the run), before it writes anything: no write
     of its own can be in flight, and every finished write has renamed its temporary file away."""
     removed = []
-    for d in (run_dir, run_dir / "checkpoints", run_dir / "learngenes"):
+    for d in (run_dir, run_dir / "checkpoints", run_dir / LEARNGENES_DIR, run_dir / GENES_DIR):
         try:
             entries = list(d.iterdir())
         except OSError:

@@ -8,7 +8,9 @@ from engine.run.runner import run_in_dir
 def test_orphaned_temporary_files_are_removed_on_resume(run_copy):
     orphans = [run_copy / "checkpoints" / ".gen_00001.safetensors.tmp4242",
                run_copy / "learngenes" / ".best-g0002-i9.safetensors.k2j3h4.tmp",
-               run_copy / ".error.txt.abc123.tmp"]
+               run_copy / ".error.txt.abc123.tmp",
+               run_copy / "genes" / ".gen_00000.safetensors.tmp4372"]  # the gene archive (seen in a CI kill)
+    (run_copy / "genes").mkdir(exist_ok=True)
     for p in orphans:
         p.write_bytes(b"half a write")
     kept = [run_copy / "learngenes" / "notes.tmp", run_copy / "checkpoints" / "gen_00002.safetensors"]

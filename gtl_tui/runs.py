@@ -5,6 +5,8 @@ A run's state comes from three places: the tail of its event log (a finished run
 to stale pid files, reused pids and zombies: :mod:`engine.rundir`), and, while a background engine lives, its
 control socket (running, pausing, paused, stopping, starting). A run whose log
 does not end with ``run_finished`` and whose engine is gone has crashed; ``gtl-tui run --resume`` continues it.
+A run directory with no event log at all and no engine was created and never started (``created``: a sweep's run
+queued on a Ray cluster, or a start cut short); ``gtl-tui run --resume`` starts it.
 The log is read backwards from its end, so ``ls`` stays fast on long runs.
 """
 
@@ -41,7 +43,7 @@ class RunInfo:
 
     path: str
     name: str
-    state: str  # one of LIVE_STATES, finished, stopped, failed, crashed
+    state: str  # one of LIVE_STATES, finished, stopped, failed, crashed, created (never started)
     generation: int  # generations completed
     generations: int | None
     population: int | None
@@ -163,6 +165,8 @@ def read_run(run_dir: str | Path, *, query: bool = True) -> RunInfo:
             started = tail.last_started
             info.state = "running" if started is not None and started.pid == engine_pid else "starting"
         return info
+    if tail.last is None and not (p / EVENTS_FILE).exists():
+        info.state = "created"
     if isinstance(tail.last, RunFinished):
         info.state = FINISHED_STATES.get(tail.last.status, tail.last.status)
         info.error = tail.last.error

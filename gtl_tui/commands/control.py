@@ -46,6 +46,8 @@ def _not_running_hint(info: RunInfo) -> str:
         return f"its final learngene is {gene}" if gene else "it has completed"
     if info.state == "failed":
         return f"it failed: {info.error or 'see the log'} (details in {Path(run) / LOG_FILE} and {ERROR_FILE})"
+    if info.state == "created":
+        return f"it never started; start it with: gtl-tui run --resume {run}"
     return f"continue it with: gtl-tui run --resume {run}"
 
 
@@ -97,7 +99,8 @@ def ls(folder: Annotated[Path | None, typer.Argument(help="Folder of run directo
             typer.echo(f"no runs in {runs_dir}")
         return
     colors = {"running": "green", "paused": "yellow", "pausing": "yellow", "finished": "bold green",
-              "stopped": "cyan", "failed": "red", "crashed": "red"}
+              "stopped": "cyan", "failed": "red", "crashed": "red",
+              "created": "dim"}
     console = Console()
     rows = []
     for r in runs:

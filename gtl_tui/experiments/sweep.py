@@ -216,7 +216,7 @@ def point_state(sweep_dir: Path, point: dict[str, Any], query: bool = True) -> s
         state = read_run(run, query=query).state
     except RunDirError:
         return "pending"
-    if state == "crashed" and not (run / EVENTS_FILE).exists():
+    if state in ("crashed", "created") and not (run / EVENTS_FILE).exists():
         return "pending"  # created, never started: a placed point whose Ray task is queued, or a cut-short start
     return state
 

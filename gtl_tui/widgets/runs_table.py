@@ -15,7 +15,7 @@ from gtl_tui.widgets.vtable import Column, VirtualTable
 
 STATE_STYLE = {"running": "green", "starting": "green", "paused": "yellow", "pausing": "yellow",
                "stopping": "yellow", "finished": "bold green", "stopped": "cyan", "failed": "red",
-               "crashed": "red"}
+               "crashed": "red", "created": "dim"}
 #: What each column sorts by (the mark column sorts marked rows first), its label, width and side.
 COLUMNS = (("marked", "", 1, "left"), ("name", "run", 24, "left"), ("state", "state", 8, "left"),
            ("progress", "gen", 5, "right"), ("best", "best", 6, "right"),

@@ -159,3 +159,19 @@ def test_index_opens_in_headless_chromium_without_errors_or_requests(report: Pat
     requests = [e["params"]["url"] for e in log["events"] if e["type"] == start
                 and str(e["params"].get("network_isolation_key", "")).startswith("file://")]
     assert requests == [], requests
+
+
+def test_with_several_settings_the_baselines_are_one_bar_over_every_run() -> None:
+    from gtl_tui.experiments.report import pooled_baselines
+
+    def cell(method: str, means: list[float]) -> dict:
+        return {"method": method, "protocol": "default", "shots": 5, "steps": 0,
+                "per_run": [{"run": f"r{i}", "mean": m, "ci95": 0.01} for i, m in enumerate(means)]}
+
+    comparison = {"settings": [{"overrides": {"variant": "a"}, "evaluation": [cell("learngene", [0.5, 0.6]),
+                                                                             cell("scratch", [0.4, 0.4])]},
+                               {"overrides": {"variant": "b"}, "evaluation": [cell("learngene", [0.7]),
+                                                                             cell("scratch", [0.4])]}]}
+    pooled = pooled_baselines(comparison)
+    (scratch,) = pooled["evaluation"]  # the learngenes stay per setting; scratch is pooled over all 3 runs
+    assert scratch["method"] == "scratch" and scratch["n"] == 3 and scratch["mean"] == pytest.approx(0.4)

@@ -224,15 +224,37 @@ def lineage_figures(plt: Any, r: RunRecord, out: Path) -> None:
     plt.close(fig)
 
 
+#: methods whose network does not come from the run's evolution: one bar over every run when settings differ
+BASELINES = ("scratch", "pretrained", "pretrained_random20", "pretrained_top20")
+
+
+def pooled_baselines(comparison: dict[str, Any]) -> dict[str, Any]:
+    """With several settings, the baselines as one pseudo-setting (mean ± 95% CI over every run that has them):
+    they do not depend on the evolution, so a bar per setting would repeat them and bury the learngenes."""
+    pooled: dict[tuple[str, str, int, int], list[float]] = {}
+    for s in comparison["settings"]:
+        for c in s["evaluation"]:
+            if c["method"] in BASELINES:
+                pooled.setdefault(cell_key(c), []).extend(r["mean"] for r in c.get("per_run", []))
+    cells = [{"method": m, "protocol": pr, "shots": sh, "steps": st, **mean_ci(v)}
+             for (m, pr, sh, st), v in pooled.items() if v]
+    return {"overrides": {"all runs": True}, "runs": [], "evaluation": cells}
+
+
 def evaluation_figure(plt: Any, records: list[RunRecord], comparison: dict[str, Any], out: Path) -> bool:
     bars: list[tuple[str, str, float, float]] = []  # (cell, series, mean, ci)
     single = len(records) == 1
-    for s in comparison["settings"]:
+    settings = comparison["settings"]
+    if len(settings) > 1:
+        settings = [{**s, "evaluation": [c for c in s["evaluation"] if c["method"] not in BASELINES]}
+                    for s in settings] + [pooled_baselines(comparison)]
+    for s in settings:
         for c in s["evaluation"]:
             ci = c["ci95"]
             if single:  # one run: the CI over its episodes (per_run holds it, from its evaluation file)
                 ci = c["per_run"][0]["ci95"] if c.get("per_run") else None
-            series = c["method"] if len(comparison["settings"]) == 1 else f"{c['method']} {label(s['overrides'])}"
+            series = c["method"] if len(settings) == 1 else (
+                c["method"] if s["overrides"] == {"all runs": True} else f"{c['method']} {label(s['overrides'])}")
             protocol = c.get("protocol", "default")
             bars.append((f"{c['shots']}-shot, {c['steps']} steps" + ("" if protocol == "default" else f", {protocol}"),
                          series, c["mean"], ci or 0.0))
@@ -240,7 +262,8 @@ def evaluation_figure(plt: Any, records: list[RunRecord], comparison: dict[str, 
         return False
     cells = list(dict.fromkeys(b[0] for b in bars))
     series = list(dict.fromkeys(b[1] for b in bars))
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cells) * max(1, len(series)) / 2), 4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(min(16, max(6, 1.2 * len(cells) * max(1, len(series)) / 2)), 4),
+                           layout="constrained")
     w = 0.8 / len(series)
     for k, name in enumerate(series):
         pts = [(cells.index(c), m, e) for c, s, m, e in bars if s == name]
@@ -250,7 +273,7 @@ def evaluation_figure(plt: Any, records: list[RunRecord], comparison: dict[str, 
     ax.set_ylabel("accuracy (%)")
     ax.set_title("few-shot evaluation: mean and 95% CI" + ("" if single else " over seeds"))
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never on them
     _save(fig, out, "evaluation")
     plt.close(fig)
     return True

@@ -249,7 +249,6 @@ class SweepProcess:
         self.started: set[str] = set()  # points this process started (never restarted by it)
         self.evals: dict[str, subprocess.Popen[bytes]] = {}
         self.eval_tried: set[str] = set()
-        self.eval_running: dict[str, str] = {}  # point -> the protocol of its evaluation under way
         self.gpus = list(range(gpu_count()))
         # Ray placement: the points whose engines run on a Ray cluster, one Ray task each (see placement.py)
         self.ray: Any = None
@@ -398,11 +397,10 @@ class SweepProcess:
         if not left:
             return False
         protocol = eval_protocol(left[0])
-        running = set(self.eval_running.values())
-        for p in self.points:  # evaluations a previous sweep process started and that still run
-            if p["state"] == "evaluating" and p["name"] not in self.eval_running:
-                theirs = self.evals_left(self.dir / p["name"])
-                running.update(eval_protocol(theirs[0]) for _ in theirs[:1])
+        # an evaluation under way (this process's or one a previous sweep process left running) is the first
+        # its run still lacks
+        running = {eval_protocol(theirs[0]) for p in self.points if p["state"] == "evaluating"
+                   and (theirs := self.evals_left(self.dir / p["name"]))}
         if protocol not in running:
             return False
         return not any(has_evaluation(self.dir / p["name"], protocol) for p in self.points)
@@ -414,7 +412,6 @@ class SweepProcess:
         args = self.evals_left(run)[0]
         self.eval_tried.add(point["name"])
         _log(f"{point['name']}: evaluating ({eval_protocol(args)} protocol)")
-        self.eval_running[point["name"]] = eval_protocol(args)
         with open(run / EVAL_LOG, "ab") as log:
             cache = [] if "--cache-dir" in args else ["--cache-dir", str(self.dir / EVAL_CACHE)]
             proc = subprocess.Popen([sys.executable, "-m", "gtl_tui.cli", "evaluate", str(run), *args, *cache],
@@ -429,7 +426,6 @@ class SweepProcess:
         for name, proc in list(self.evals.items()):
             if proc.poll() is not None:
                 del self.evals[name]
-                self.eval_running.pop(name, None)
                 point = next(p for p in self.points if p["name"] == name)
                 point.pop("eval_pid", None)
                 if proc.returncode != 0:

@@ -57,16 +57,35 @@ def _export_offline(info: RunInfo, individual: int | None, out: Path | None) -> 
     typer.echo(f"learngene {weights}\nmanifest  {manifest}\n{scp_line(weights, manifest)}")
 
 
+def best_of_generation(run: Path, generation: int) -> int:
+    """The id of generation ``generation``'s best individual, as the engine named it in the event log
+    (``generation_completed.best_id``; after a resume the newest entry counts). Raises a one-line usage error."""
+    from engine.events import EVENTS_FILE, GenerationCompleted, read_events
+
+    best = {e.generation: e.best_id for e in read_events(run / EVENTS_FILE)[0] if isinstance(e, GenerationCompleted)}
+    if generation not in best:
+        done = f"generations 0-{max(best)} are complete" if best else "no generation is complete yet"
+        raise fail(f"error: {run.name} has no completed generation {generation} ({done})")
+    return best[generation]
+
+
 def export(
     run: RunArg,
     individual: Annotated[int | None, typer.Option("--individual", "-i", min=0,
                                                    help="An individual's id (default: the best).")] = None,
+    generation: Annotated[int | None, typer.Option(
+        "--generation", "-g", min=0, help="The best individual of this generation (numbered from 0, as in the "
+                                          "event log and the monitor).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output path or folder (default: RUN/learngenes/).")]
     = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Export the best learngene (or an individual's) as .safetensors + .json and print an scp line."""
     run = resolve_run(run, runs_dir)
+    if generation is not None:
+        if individual is not None:
+            raise fail("error: give --individual or --generation, not both")
+        individual = best_of_generation(run, generation)
     info = _read(run)
     out_abs = out.expanduser().resolve() if out is not None else None
     if not info.controllable:

@@ -212,3 +212,30 @@ def test_retention_and_resume_keep_the_archive_consistent(exported_run, tmp_path
     with pytest.raises(NotArchived, match=r"newest 1 generations \(run.gene_history\)"):
         export_offline(kept, dropped)
     export_offline(kept, events[-1].best_id, tmp_path / "elite")  # the elite is always held (checkpoint)
+
+
+def test_export_the_best_of_a_generation(exported_run, tmp_path):
+    """``export --generation N``: the best individual of generation N as the event log names it; a generation
+    not completed and --generation with --individual are one-line usage errors."""
+    run_dir = exported_run["run_dir"]
+    events, _ = ev.read_events(run_dir / ev.EVENTS_FILE)
+    best1 = next(e.best_id for e in events if isinstance(e, ev.GenerationCompleted) and e.generation == 1)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gtl_tui.cli", "export", str(run_dir), *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    out = cli("--generation", "1", "--out", str(tmp_path / "g1"))
+    assert out.returncode == 0, out.stderr
+    assert f"individual {best1}" in out.stdout
+    manifest = json.loads((tmp_path / "g1.json").read_text())
+    assert manifest["generation"] == 1 and manifest["individual"] == best1
+    gene, _ = load_learngene(tmp_path / "g1")
+    archived, _, _ = load_individual(run_dir, best1)
+    assert all(torch.equal(gene.tensors[k], archived.tensors[k]) for k in gene.tensors)
+    late = cli("-g", "7")
+    assert late.returncode == 2 and late.stderr.strip().count("\n") == 0
+    assert "no completed generation 7 (generations 0-2 are complete)" in late.stderr
+    both = cli("-g", "1", "-i", str(best1))
+    assert both.returncode == 2 and "not both" in both.stderr

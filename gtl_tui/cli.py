@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup, TyperOption
 
-from gtl_tui.commands import control, evaluate, export, monitor, run
+from gtl_tui.commands import control, evaluate, export, monitor, run, select
 from gtl_tui.commands.common import EXIT_USAGE
 from gtl_tui.experiments import commands as experiments
 from gtl_tui.remote import commands as remote
@@ -92,6 +92,7 @@ app.command()(remote.stream)
 app.command()(remote.serve)
 app.command()(evaluate.evaluate)
 app.command()(evaluate.pretrain)
+app.command()(select.select)
 experiments.register(app)  # sweep, compare, report
 
 

@@ -239,3 +239,43 @@ def test_export_the_best_of_a_generation(exported_run, tmp_path):
     assert "no completed generation 7 (generations 0-2 are complete)" in late.stderr
     both = cli("-g", "1", "-i", str(best1))
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_select_scores_recent_individuals_on_validation_and_exports_the_best(exported_run):
+    """``gtl-tui select``: every archived individual of the newest N generations is scored on meta-validation
+    episodes (no fine-tuning), the ranking is written best first, the winner exported bit-equal to its archived
+    gene, and each score is that learngene's own evaluation on those episodes (not relative to the others)."""
+    from engine.data import load_dataset
+    from engine.fewshot.evaluate import EvalSettings, builders, evaluate
+
+    run_dir = exported_run["run_dir"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-m", "gtl_tui.cli", "select", str(run_dir), "--generations", "2",
+                          "--episodes", "3", "--ways", "3", "--threads", "1"], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    record = json.loads((run_dir / "selection.json").read_text())
+    ranking = record["ranking"]
+    assert sorted(c["id"] for c in ranking) == sorted([*load_generation(run_dir, 1), *load_generation(run_dir, 2)])
+    assert [c["val"] for c in ranking] == sorted((c["val"] for c in ranking), reverse=True)
+    assert record["settings"]["split"] == "val" and record["settings"]["steps"] == [0]
+    best = ranking[0]
+    assert f"selected individual {best['id']} (generation {best['generation']})" in out.stdout
+    gene, manifest = load_learngene(run_dir / "learngenes" / f"selected-g{best['generation']:04d}-i{best['id']}")
+    archived, _, _ = load_individual(run_dir, best["id"])
+    assert manifest["individual"] == best["id"]
+    assert all(torch.equal(gene.tensors[k], archived.tensors[k]) for k in gene.tensors)
+    cfg = load_config(run_dir / "config.toml")
+    ds = load_dataset(cfg.data)
+    s = EvalSettings(episodes=3, ways=3, shots=[5], steps=[0], split="val", seed=0,
+                     nongene_init=cfg.learngene.nongene_init, nongene_scale=cfg.learngene.nongene_scale)
+    alone = evaluate(ds, s, {"x": builders(s, ways=3, in_channels=ds.channels, image_size=ds.image_size,
+                                           gene=archived)["learngene"]})["results"][0]
+    assert alone["mean"] == best["val"]
+    # no archive to choose from: one line
+    empty = run_dir.parent / "no-archive"
+    empty.mkdir()
+    (empty / "config.toml").write_text((run_dir / "config.toml").read_text())
+    (empty / "events.jsonl").write_text("")
+    bad = subprocess.run([sys.executable, "-m", "gtl_tui.cli", "select", str(empty), "--ways", "3"], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "no gene archive" in bad.stderr

@@ -51,8 +51,11 @@ def select_learngene(run_dir: str | Path, dataset: Any, settings: EvalSettings, 
                                 image_size=dataset.image_size, gene=gene)["learngene"]
                for i, (gene, _, _) in sorted(genes.items())}
     report = evaluate(dataset, settings, methods, progress=progress)
-    cands = [Candidate(int(r["method"]), genes[int(r["method"])][2], genes[int(r["method"])][1], r["mean"],
-                       r["ci95"]) for r in report["results"] if r["steps"] == min(settings.steps)]
+    cands = []
+    for r in report["results"]:
+        if r["steps"] == min(settings.steps):
+            i = int(r["method"])
+            cands.append(Candidate(i, genes[i][2], genes[i][1], r["mean"], r["ci95"]))
     return sorted(cands, key=lambda c: (-c.val, -c.generation, -c.fitness, c.id))
 
 

@@ -53,10 +53,12 @@ def select(
         best = ranking[0]
         stem = run / LEARNGENES_DIR / f"selected-g{best.generation:04d}-i{best.id}"
         weights, manifest = export_offline(run, best.id, stem)
+        record = selection_record(ranking, settings, generations, str(weights))
+        write_atomic(run / SELECTION_FILE, json.dumps(record, indent=2) + "\n")
     except ValueError as err:
         raise fail(f"error: cannot select in {run}: {err}", EXIT_FAILED) from None
-    record = selection_record(ranking, settings, generations, str(weights))
-    write_atomic(run / SELECTION_FILE, json.dumps(record, indent=2) + "\n")
+    except OSError as err:
+        raise fail(f"error: select: {err}", EXIT_FAILED) from None
     table = Table(title=f"{run.name}: {len(ranking)} candidates, {ways}-way {shots}-shot meta-validation accuracy "
                         f"(%), {episodes} episodes, no fine-tuning")
     for col in ("individual", "generation", "own fitness", "validation"):

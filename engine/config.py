@@ -121,6 +121,12 @@ class LifetimeConfig(_Section):
     weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay.")
     gene_lr_scale: float = Field(1.0, ge=0, description="Learning-rate factor on inherited gene weights (0 freezes, "
                                  "above 1 the gene learns faster than the rest).")
+    closed_gene: bool = Field(False, description="Keep the learngene a closed circuit through the lifetime: the "
+                              "weights from non-gene channels into gene channels stay zero (from birth, generation 0 "
+                              "too), so the inherited circuit is exactly the one that was trained and scored.")
+    gene_loss_weight: float = Field(0.0, ge=0, description="Weight of a second loss in every lifetime step: the "
+                                    "head reading the gene's channels alone (the other features zeroed), so the "
+                                    "circuit learns to classify on its own, as a descendant's instinct needs.")
 
 
 class FitnessConfig(_Section):
@@ -273,6 +279,8 @@ LATER_FIELDS: dict[tuple[str, str], Any] = {
     ("fitness", "critic_shots"): 0,
     ("evolution", "lineage_decay"): 0.0,
     ("mutation", "crossover"): 0.0,
+    ("lifetime", "closed_gene"): False,
+    ("lifetime", "gene_loss_weight"): 0.0,
     ("run", "ray_engine_cpus"): 1.0,
     ("run", "ray_engine_gpus"): 0.0,
 }

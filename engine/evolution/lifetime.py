@@ -27,7 +27,15 @@ from engine.data.tasks import (
     sample_classes,
 )
 from engine.evolution.individual import Genome, LifeResult
-from engine.learngene import Learngene, extract, gene_masks, inherit
+from engine.learngene import (
+    Learngene,
+    close_circuit,
+    extract,
+    gene_feature_mask,
+    gene_masks,
+    inherit,
+    into_gene_masks,
+)
 from engine.models import GeneNet, create_model
 from engine.seeding import torch_generator
 
@@ -70,7 +78,28 @@ def born(ctx: LifeContext, genome: Genome, fresh: GeneNet | None = None) -> Gene
     if genome.gene is not None:
         lg = ctx.cfg.learngene
         inherit(model, genome.gene, nongene_init=lg.nongene_init, nongene_scale=lg.nongene_scale)
+    elif ctx.cfg.lifetime.closed_gene:  # generation 0: its random circuit starts closed too
+        close_circuit(model, genome.channels)
     return model
+
+
+def lifetime_grad_factors(model: GeneNet, channels: list[list[int]], ctx: LifeContext, *,
+                          inherited: bool) -> dict[str, torch.Tensor] | None:
+    """Parameter name -> gradient factor of its shape for a lifetime over the gene ``channels``, or None when
+    every factor is 1: ``lifetime.gene_lr_scale`` on the weights of an inherited gene, 0 on the weights into the
+    gene when ``lifetime.closed_gene`` (with plain or momentum SGD a zero weight with zero gradients stays zero,
+    weight decay included)."""
+    lt = ctx.cfg.lifetime
+    scaled = inherited and lt.gene_lr_scale != 1.0
+    if not (scaled or lt.closed_gene):
+        return None
+    factors: dict[str, torch.Tensor] = {}
+    if scaled:
+        factors = {n: 1.0 - (1.0 - lt.gene_lr_scale) * m.float() for n, m in gene_masks(model, channels).items()}
+    if lt.closed_gene:
+        for n, m in into_gene_masks(model, channels).items():
+            factors[n] = factors.get(n, torch.ones(m.shape, device=m.device)).masked_fill(m, 0.0)
+    return factors
 
 
 def lifetime_schedule(n: int, steps: int, batch_size: int, generator: torch.Generator,
@@ -112,23 +141,29 @@ def train_on_task(
     steps: int,
     generator: torch.Generator,
     gene_channels: list[list[int]] | None = None,
+    inherited: bool = True,
     safe_point: Callable[[], None] | None = None,
     curve: list[float] | None = None,
 ) -> float:
     """Train ``model`` on ``task`` for ``steps`` SGD steps; returns the mean loss of the last 10 steps. ``curve``,
     when given, receives the mean loss of each of :data:`LOSS_CURVE_POINTS` stretches of the lifetime.
 
-    With ``gene_channels`` and ``lifetime.gene_lr_scale`` != 1, gradients of the gene weights are scaled, so the
-    inherited circuit is refined more slowly than the rest (0 freezes it).
+    With ``gene_channels``, gradients follow :func:`lifetime_grad_factors`: with ``lifetime.gene_lr_scale`` != 1
+    the gene weights of an ``inherited`` gene are scaled, so the inherited circuit is refined more slowly than
+    the rest (0 freezes it); with ``lifetime.closed_gene`` nothing flows into the gene from outside it; with
+    ``lifetime.gene_loss_weight`` > 0 the loss adds that weight times the loss of the head on the gene's features
+    alone (:func:`gene_loss`).
     """
     lt, dev = ctx.cfg.lifetime, ctx.device
     model.to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=lt.lr, momentum=lt.momentum, weight_decay=lt.weight_decay)
     scale_masks = None
-    if gene_channels is not None and lt.gene_lr_scale != 1.0:
+    factors = lifetime_grad_factors(model, gene_channels, ctx, inherited=inherited) if gene_channels else None
+    if factors is not None:
         params = dict(model.named_parameters())
-        scale_masks = [(params[n], 1.0 - (1.0 - lt.gene_lr_scale) * m.to(dev, torch.float32))
-                       for n, m in gene_masks(model, gene_channels).items() if n in params]
+        scale_masks = [(params[n], f.to(dev, torch.float32)) for n, f in factors.items() if n in params]
+    gene_mask = (gene_feature_mask(model, gene_channels).to(dev)
+                 if gene_channels and lt.gene_loss_weight > 0 else None)
     x_all, y_all = task.train_x.to(dev), task.train_y.to(dev)
     order, aug_gen = lifetime_schedule(len(x_all), steps, lt.batch_size, generator, dev)
     mean, std = ctx.dataset.mean, ctx.dataset.std
@@ -142,7 +177,10 @@ def train_on_task(
         x = normalize(x_all[idx], mean, std)
         if ctx.cfg.data.augment:
             x = augment(x, aug_gen)
-        loss = F.cross_entropy(model(x), y_all[idx])
+        if gene_mask is None:
+            loss = F.cross_entropy(model(x), y_all[idx])
+        else:
+            loss = gene_loss(model.head, model.features(x), gene_mask, y_all[idx], lt.gene_loss_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if scale_masks is not None:
@@ -157,6 +195,14 @@ def train_on_task(
     if sums is not None and steps:
         curve.extend(curve_means(sums, steps)[0])
     return sum(losses) / max(len(losses), 1)
+
+
+def gene_loss(head: torch.nn.Module, features: torch.Tensor, gene_mask: torch.Tensor, y: torch.Tensor,
+              weight: float, reduction: str = "mean") -> torch.Tensor:
+    """The lifetime loss with ``lifetime.gene_loss_weight``: cross-entropy of the head on all features plus
+    ``weight`` x its cross-entropy on the gene's features alone (``features * gene_mask``)."""
+    return (F.cross_entropy(head(features), y, reduction=reduction)
+            + weight * F.cross_entropy(head(features * gene_mask), y, reduction=reduction))
 
 
 @torch.inference_mode()
@@ -255,7 +301,7 @@ def _one_life(ctx: LifeContext, genome: Genome, safe_point: Callable[[], None] |
     g = torch_generator(cfg.run.seed, "lifetime", genome.id)
     curve: list[float] = []
     loss = train_on_task(model, task, ctx, steps=cfg.lifetime.steps, generator=g,
-                         gene_channels=genome.channels if genome.gene is not None else None,
+                         gene_channels=genome.channels, inherited=genome.gene is not None,
                          safe_point=safe_point, curve=curve)
     life_fit = accuracy(model, task.heldout_x, task.heldout_y, ctx)
     critic_fit = None

@@ -10,16 +10,26 @@ from engine.learngene.gene import (
     random_channels,
 )
 from engine.learngene.io import load_learngene, save_learngene
-from engine.learngene.transfer import extract, gene_masks, inherit
+from engine.learngene.transfer import (
+    close_circuit,
+    extract,
+    gene_feature_mask,
+    gene_masks,
+    inherit,
+    into_gene_masks,
+)
 
 __all__ = [
     "Learngene",
     "check_channels",
     "check_tensors",
+    "close_circuit",
     "extract",
+    "gene_feature_mask",
     "gene_fraction",
     "gene_masks",
     "inherit",
+    "into_gene_masks",
     "load_learngene",
     "random_channels",
     "save_learngene",

@@ -141,3 +141,48 @@ def gene_masks(model: GeneNet, channels: Channels | Learngene) -> dict[str, torc
             if name in masks:
                 masks[name][rows] = True
     return masks
+
+
+def into_gene_masks(model: GeneNet, channels: Channels | Learngene) -> dict[str, torch.Tensor]:
+    """Conv weight name -> bool mask of its shape, True exactly on the weights from non-gene channels into gene
+    channels (``W[S_out][:, not S_in]``): the weights a birth zeroes and a gene leaves behind. The first conv reads
+    every image channel, so its mask is all False."""
+    spec = model.gene_spec()
+    chans = check_channels(spec, _as_channels(channels))
+    mods = dict(model.named_modules())
+    masks: dict[str, torch.Tensor] = {}
+    for ref in spec.convs:
+        w = mods[ref.conv].weight
+        m = torch.zeros_like(w, dtype=torch.bool)
+        if ref.in_slot != -1:
+            rows = _index(chans[ref.out_slot], m.device)
+            outside = torch.ones(w.shape[1], dtype=torch.bool, device=m.device)
+            outside[_index(chans[ref.in_slot], m.device)] = False
+            m[rows[:, None], outside.nonzero().flatten()[None, :]] = True
+        masks[f"{ref.conv}.weight"] = m
+    return masks
+
+
+def close_circuit(model: GeneNet, channels: Channels | Learngene) -> GeneNet:
+    """Zero every weight from a non-gene channel into a gene channel of ``model``, in place (what ``inherit`` does
+    for a gene's rows), so the channels of ``channels`` form a closed circuit from the image on."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, m in into_gene_masks(model, channels).items():
+            params[name].masked_fill_(m, 0.0)
+    return model
+
+
+def gene_feature_mask(model: GeneNet, channels: Channels | Learngene) -> torch.Tensor:
+    """A float mask over ``model``'s penultimate features (``feature_dim``,): 1 on the features of the gene's
+    channels of the slot the features are read from (the last conv's output slot), 0 elsewhere. Features are
+    channel-major (a flattened or pooled feature map), so each channel owns ``feature_dim / width`` of them."""
+    spec = model.gene_spec()
+    chans = check_channels(spec, _as_channels(channels))
+    slot = spec.convs[-1].out_slot
+    width = spec.widths[slot]
+    if model.feature_dim % width:
+        raise ValueError(f"{model.arch}: {model.feature_dim} features are not {width} channels x positions")
+    on = torch.zeros(width)
+    on[_index(chans[slot], on.device)] = 1.0
+    return on.repeat_interleave(model.feature_dim // width)

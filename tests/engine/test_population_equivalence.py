@@ -360,3 +360,30 @@ def test_population_out_of_memory_halves_the_chunk_and_loses_nothing(dataset):
     assert sorted(c for c in calls if c.startswith("done")) == sorted(f"done {gm.id}" for gm in genomes)
     with pytest.raises(torch.OutOfMemoryError):  # not even one network fits: the error is the user's to see
         run(_SmallDevice(make_ctx(dataset), fits=0), genomes[:1])
+
+
+def test_population_equivalence_closed_gene(dataset):
+    """``lifetime.closed_gene``: both trainers keep the weights into every gene at zero (generation 0's random
+    circuit as well as an inherited one) and end with the same weights."""
+    from engine.learngene import into_gene_masks
+
+    ctx = make_ctx(dataset, lifetime={"closed_gene": True})
+    genomes = make_genomes(ctx, 3)  # the first without a gene: a generation-0 birth
+    pop, _ = run(PopulationTrainer(ctx), genomes)
+    assert_same(pop, run(SequentialTrainer(ctx), genomes)[0])
+    for gm, r in zip(genomes, pop, strict=True):
+        masks = into_gene_masks(born(ctx, gm), gm.channels)
+        assert sum(int(m.sum()) for m in masks.values()) > 0
+        assert all(torch.count_nonzero(r.state[name][m]) == 0 for name, m in masks.items())
+
+
+@pytest.mark.parametrize("arch", available_models())
+def test_population_equivalence_gene_loss(dataset, arch):
+    """``lifetime.gene_loss_weight``: the population's heads read each individual's own gene features for the
+    second loss, as each network does alone (with a closed gene, the two levers together)."""
+    ctx = make_ctx(dataset, arch, lifetime={"gene_loss_weight": 0.5, "closed_gene": True})
+    genomes = make_genomes(ctx, 3)
+    pop, _ = run(PopulationTrainer(ctx), genomes)
+    assert_same(pop, run(SequentialTrainer(ctx), genomes)[0])
+    plain, _ = run(PopulationTrainer(make_ctx(dataset, arch, lifetime={"closed_gene": True})), genomes)
+    assert pop[0].train_loss > plain[0].train_loss  # the loss holds the second term

@@ -48,29 +48,41 @@ class PopulationStep:
     """Forward and loss of one training step of ``net``; compiled once with ``compile=True`` and reused for
     every generation that loads new individuals into the same ``net``."""
 
-    def __init__(self, net: PopulationNet, precision: Precision, *, compile: bool = False) -> None:
+    def __init__(self, net: PopulationNet, precision: Precision, *, compile: bool = False,
+                 gene_loss_weight: float = 0.0) -> None:
         self.net, self.precision, self.compiled = net, precision, compile
+        self.gene_loss_weight = gene_loss_weight
         if precision.channels_last:
             net.to(memory_format=torch.channels_last)
         self._fn = torch.compile(self._forward_loss, dynamic=False) if compile else self._forward_loss
 
     def _forward_loss(self, train_x: Tensor, train_y: Tensor, idx: Tensor, offsets: Tensor | None,
-                      flips: Tensor | None, scale: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
+                      flips: Tensor | None, scale: Tensor, shift: Tensor,
+                      gene_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         pr = self.precision
         x, y = step_batch(train_x, train_y, idx, offsets, flips, scale, shift, pr.input_dtype)
         x = grouped_layout(x, pr.channels_last)
+        p, k = self.net.population, self.net.num_classes
         with pr.autocast():
-            logits = self.net(x)  # (B, P, K)
-        b, p, k = logits.shape
-        if logits.dtype in (torch.float16, torch.bfloat16):
-            logits = logits.float()
-        per = F.cross_entropy(logits.reshape(b * p, k), y.t().reshape(b * p), reduction="none")
-        per = per.view(b, p).mean(0)
+            if gene_mask is None:
+                outs = [self.net(x)]  # (B, P, K)
+            else:  # lifetime.gene_loss_weight: the heads also read each individual's gene features alone
+                feats = self.net.net.features(x)
+                outs = [self.net.net.head(f).view(-1, p, k) for f in (feats, feats * gene_mask)]
+        b = outs[0].shape[0]
+        labels = y.t().reshape(b * p)
+        per = None
+        for weight, logits in zip((1.0, self.gene_loss_weight), outs, strict=False):  # outs: 1 or 2
+            if logits.dtype in (torch.float16, torch.bfloat16):
+                logits = logits.float()
+            ce = F.cross_entropy(logits.reshape(b * p, k), labels, reduction="none").view(b, p).mean(0)
+            per = ce if per is None else per + weight * ce
         return per.sum(), per
 
-    def __call__(self, data: PopulationData, step: int) -> tuple[Tensor, Tensor]:
-        """(summed loss, per-individual losses (P,)) of step ``step``."""
-        return self._fn(*step_inputs(data, step))
+    def __call__(self, data: PopulationData, step: int, gene_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(summed loss, per-individual losses (P,)) of step ``step``; ``gene_mask`` (P * feature_dim,): each
+        individual's gene features, for the gene loss (``lifetime.gene_loss_weight``)."""
+        return self._fn(*step_inputs(data, step), gene_mask)
 
 
 def make_optimizer(net: PopulationNet, *, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
@@ -81,14 +93,15 @@ def make_optimizer(net: PopulationNet, *, lr: float, momentum: float, weight_dec
 
 
 def train_population(step: PopulationStep, data: PopulationData, opt: torch.optim.Optimizer, *,
-                     grad_factors: dict[str, Tensor] | None = None,
+                     grad_factors: dict[str, Tensor] | None = None, gene_mask: Tensor | None = None,
                      safe_point: Callable[[], None] | None = None, curve: Tensor | None = None) -> Tensor:
     """Train for ``data.steps`` steps; returns each individual's mean loss over the last 10 steps (P,), on device.
     ``curve`` (stretches x P, on the device), when given, accumulates each stretch's summed losses
     (``engine.evolution.lifetime.curve_segments``).
 
     ``grad_factors`` (parameter name -> factor of the parameter's shape) scale gradients before each update
-    (gene learning-rate scaling). Nothing in the loop reads a value back to the host.
+    (gene learning-rate scaling, a closed gene); ``gene_mask`` adds the gene loss (:class:`PopulationStep`).
+    Nothing in the loop reads a value back to the host.
     """
     net = step.net
     net.train()
@@ -100,7 +113,7 @@ def train_population(step: PopulationStep, data: PopulationData, opt: torch.opti
     for s in range(n):
         if safe_point is not None:
             safe_point()
-        total, per = step(data, s)
+        total, per = step(data, s, gene_mask)
         opt.zero_grad(set_to_none=True)
         total.backward()
         if factors is not None:

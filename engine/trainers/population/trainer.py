@@ -28,9 +28,10 @@ from engine.evolution.lifetime import (
     curve_means,
     curve_segments,
     fresh_model,
+    lifetime_grad_factors,
     train_lives,
 )
-from engine.learngene import extract, gene_masks
+from engine.learngene import extract, gene_feature_mask
 from engine.models import GeneNet
 from engine.seeding import torch_generator
 from engine.timing import DeviceTimer
@@ -251,7 +252,8 @@ class PopulationTrainer:
         step = self._steps.get(key)
         if step is None:
             net = PopulationNet.from_models(models).to(self.ctx.device)
-            step = PopulationStep(net, self.precision, compile=self.compile)
+            step = PopulationStep(net, self.precision, compile=self.compile,
+                                  gene_loss_weight=self.ctx.cfg.lifetime.gene_loss_weight)
             self._steps[key] = step
         else:
             step.net.load(models)
@@ -292,10 +294,14 @@ class PopulationTrainer:
                                    mean=ctx.dataset.mean, std=ctx.dataset.std, device=ctx.device)
         step = self._step_for(models, data.batch)
         factors = None
-        if lt.gene_lr_scale != 1.0 and any(gm.gene is not None for gm in chunk):
-            masks = [gene_masks(m, gm.channels) if gm.gene is not None else {} for m, gm in zip(models, chunk, strict=True)]
-            factors = step.net.grouped([{n: 1.0 - (1.0 - lt.gene_lr_scale) * mk.float() for n, mk in m.items()}
-                                        for m in masks])
+        per_model = [lifetime_grad_factors(m, gm.channels, ctx, inherited=gm.gene is not None)
+                     for m, gm in zip(models, chunk, strict=True)]
+        if any(f is not None for f in per_model):
+            factors = step.net.grouped([f or {} for f in per_model])
+        gene_mask = None
+        if lt.gene_loss_weight > 0:
+            gene_mask = torch.cat([gene_feature_mask(m, gm.channels) for m, gm in zip(models, chunk, strict=True)])
+            gene_mask = gene_mask.to(data.train_x.device)
         opt = make_optimizer(step.net, lr=lt.lr, momentum=lt.momentum, weight_decay=lt.weight_decay)
         if not self._training_started:
             self._training_started = True
@@ -304,7 +310,8 @@ class PopulationTrainer:
         segments = int(curve_segments(lt.steps).max()) + 1 if lt.steps else 0
         curve = torch.zeros(segments, len(chunk), device=data.train_x.device)
         with self.timer.section():
-            loss = train_population(step, data, opt, grad_factors=factors, safe_point=safe_point, curve=curve)
+            loss = train_population(step, data, opt, grad_factors=factors, gene_mask=gene_mask,
+                                    safe_point=safe_point, curve=curve)
             correct = population_correct(step.net, data, self.precision)
         # the only host reads of the chunk: after its last step
         losses, correct_l, held = loss.tolist(), correct.tolist(), data.heldout_n.tolist()

@@ -333,8 +333,8 @@ def test_kill_and_resume_with_every_lever_on_equals_uninterrupted(tmp_path):
 def _into_gene(model, channels) -> dict[str, torch.Tensor]:
     from engine.learngene import into_gene_masks
 
-    return {n: p.detach()[into_gene_masks(model, channels)[n]] for n, p in model.named_parameters()
-            if n in into_gene_masks(model, channels)}
+    masks = into_gene_masks(model, channels)
+    return {n: p.detach()[masks[n]] for n, p in model.named_parameters() if n in masks}
 
 
 def _gene_features(model, channels, x: torch.Tensor) -> torch.Tensor:

@@ -71,12 +71,15 @@ class PopulationStep:
                 outs = [self.net.net.head(f).view(-1, p, k) for f in (feats, feats * gene_mask)]
         b = outs[0].shape[0]
         labels = y.t().reshape(b * p)
-        per = None
-        for weight, logits in zip((1.0, self.gene_loss_weight), outs, strict=False):  # outs: 1 or 2
+
+        def per_individual(logits: Tensor) -> Tensor:  # each individual's mean cross-entropy, (P,)
             if logits.dtype in (torch.float16, torch.bfloat16):
                 logits = logits.float()
-            ce = F.cross_entropy(logits.reshape(b * p, k), labels, reduction="none").view(b, p).mean(0)
-            per = ce if per is None else per + weight * ce
+            return F.cross_entropy(logits.reshape(b * p, k), labels, reduction="none").view(b, p).mean(0)
+
+        per = per_individual(outs[0])
+        if gene_mask is not None:
+            per = per + self.gene_loss_weight * per_individual(outs[1])
         return per.sum(), per
 
     def __call__(self, data: PopulationData, step: int, gene_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
